@@ -1,0 +1,43 @@
+//! Database failures and how they look to a client: unavailability is a 503 worth
+//! retrying, everything else is internal.
+
+use crate::error::{ErrorKind, Problematic};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL scheme `{0}`: use postgres://… or sqlite://…")]
+    UnsupportedScheme(String),
+    #[error("no database connection available")]
+    Pool(#[source] r2d2::Error),
+    #[error("database query failed")]
+    Query(#[from] diesel::result::Error),
+    #[error("migration failed")]
+    Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("{0} migration(s) not applied")]
+    PendingMigrations(usize),
+    #[error("the database task was interrupted")]
+    Interrupted,
+}
+
+impl Problematic for DbError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Pool(_) | Self::PendingMigrations(_) => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        }
+    }
+
+    fn slug(&self) -> &'static str {
+        match self.kind() {
+            ErrorKind::Unavailable => "database-unavailable",
+            _ => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self.kind() {
+            ErrorKind::Unavailable => "Database unavailable",
+            _ => "Internal error",
+        }
+    }
+}

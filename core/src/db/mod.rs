@@ -1,0 +1,102 @@
+//! The database: one diesel [`DbConnection`] over SQLite and PostgreSQL, an r2d2 pool, the
+//! embedded migrations of both backends, and [`Database::run`] to use a connection from
+//! async code without blocking the executor.
+
+mod connection;
+mod error;
+mod migrations;
+pub mod schema;
+
+pub use connection::{Backend, DbConnection, DbTarget, PoolOptions};
+pub use error::DbError;
+pub use migrations::migration_names;
+
+use connection::ConnectionManager;
+use std::sync::Arc;
+
+type Pool = r2d2::Pool<ConnectionManager>;
+
+/// A pooled connection, borrowed for the duration of one unit of work.
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// The application's database: a pool of connections to one backend.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    target: Arc<DbTarget>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("backend", &self.backend()).finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens a pool to `target`, connecting once so a wrong URL fails at start-up.
+    ///
+    /// Connections are opened on demand only (`min_idle = 0`): a pool that refills itself
+    /// in the background can be mid-TLS-handshake in libpq when the process exits, and
+    /// OpenSSL's exit-time cleanup then crashes the process.
+    pub fn connect(target: DbTarget, options: &PoolOptions) -> Result<Self, DbError> {
+        let manager = ConnectionManager::new(target.clone(), options.busy_timeout);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_connections)
+            .min_idle(Some(0))
+            .connection_timeout(options.acquire_timeout)
+            .error_handler(Box::new(r2d2::LoggingErrorHandler))
+            .build(manager)
+            .map_err(DbError::Pool)?;
+        drop(pool.get().map_err(DbError::Pool)?);
+        Ok(Self { pool, target: Arc::new(target) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.target.backend()
+    }
+
+    /// How many connections the pool holds and how many of them are idle.
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    /// Borrows a connection, waiting up to the pool's acquire timeout. Blocking: call it
+    /// from [`Database::run`] or from synchronous code such as the CLI.
+    pub fn connection(&self) -> Result<PooledConnection, DbError> {
+        self.pool.get().map_err(DbError::Pool)
+    }
+
+    /// Runs `work` with a connection on the blocking thread pool.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut connection = pool.get().map_err(DbError::Pool)?;
+            work(&mut connection)
+        })
+        .await
+        .map_err(|_| E::from(DbError::Interrupted))?
+    }
+
+    /// Applies every pending migration and returns the names of those it applied.
+    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
+        let mut connection = self.connection()?;
+        migrations::run_pending(&mut connection)
+    }
+
+    /// Ready means: a connection answers a query and no migration is pending.
+    pub async fn check_ready(&self) -> Result<(), DbError> {
+        self.run(|connection| {
+            connection::ping(connection)?;
+            match migrations::pending_count(connection)? {
+                0 => Ok(()),
+                pending => Err(DbError::PendingMigrations(pending)),
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,12 @@
+//! What every Caravan crate shares: the database connection and pool over SQLite and
+//! PostgreSQL, prefixed ULID identifiers, and the one mapping from errors to RFC 9457
+//! `application/problem+json` responses.
+
+pub mod db;
+pub mod error;
+pub mod id;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use db::{Database, DbConnection, DbError};
+pub use error::{ApiError, ErrorKind, Problem, Problematic};

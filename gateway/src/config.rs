@@ -1,0 +1,174 @@
+//! Settings: built-in defaults, then an optional TOML file, then `DATABASE_URL`, then
+//! `CARAVAN_*` environment variables (`CARAVAN_LISTEN`, `CARAVAN_DATABASE__MAX_CONNECTIONS`:
+//! a double underscore descends into a table). With nothing set, Caravan serves on
+//! 127.0.0.1:8080 from `./caravan-data` with an embedded SQLite database.
+
+use caravan_core::db::{DbTarget, PoolOptions};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Where the SQLite database, blobs and search index live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; unset means SQLite at `<data_dir>/caravan.db`.
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// HTTP worker threads; unset means one per CPU core.
+    pub workers: Option<usize>,
+    /// Largest accepted request body, in bytes, unless an endpoint says otherwise.
+    pub body_limit_bytes: usize,
+    /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
+    pub shutdown_timeout_s: u64,
+    /// `tracing` filter directives, e.g. `info` or `info,caravan=debug`.
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    pub database: DatabaseSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("caravan-data"),
+            database_url: None,
+            listen: "127.0.0.1:8080".to_owned(),
+            workers: None,
+            body_limit_bytes: 1024 * 1024,
+            shutdown_timeout_s: 30,
+            log_filter: "info".to_owned(),
+            log_format: LogFormat::Human,
+            database: DatabaseSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        let pool = PoolOptions::default();
+        Self {
+            max_connections: pool.max_connections,
+            acquire_timeout_ms: millis(pool.acquire_timeout),
+            busy_timeout_ms: millis(pool.busy_timeout),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The configuration could not be read or does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("invalid database url: {0}")]
+    DatabaseUrl(#[from] caravan_core::DbError),
+}
+
+impl Settings {
+    /// Reads the layered configuration. `file`, when given, must exist.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            .merge(Env::prefixed("CARAVAN_").split("__"));
+        figment.extract().map_err(|error| ConfigError::Invalid(Box::new(error)))
+    }
+
+    /// The database to use: `database_url` when set, else SQLite in the data directory.
+    pub fn database_target(&self) -> Result<DbTarget, ConfigError> {
+        match &self.database_url {
+            Some(url) => Ok(DbTarget::parse(url.expose_secret())?),
+            None => Ok(DbTarget::Sqlite(self.data_dir.join("caravan.db"))),
+        }
+    }
+
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_connections: self.database.max_connections.max(1),
+            acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
+            busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_locally_from_the_data_directory() {
+        figment::Jail::expect_with(|_jail| {
+            let settings = Settings::load(None).expect("defaults load");
+            assert_eq!(settings.listen, "127.0.0.1:8080");
+            assert_eq!(
+                settings.database_target().ok(),
+                Some(DbTarget::Sqlite(PathBuf::from("caravan-data/caravan.db")))
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("caravan.toml", "listen = \"0.0.0.0:9000\"\n[database]\nmax_connections = 3\n")?;
+            jail.set_env("CARAVAN_DATABASE__MAX_CONNECTIONS", "7");
+            jail.set_env("DATABASE_URL", "postgres://db.internal/caravan");
+            let settings = Settings::load(Some(Path::new("caravan.toml"))).expect("settings load");
+            assert_eq!(settings.listen, "0.0.0.0:9000");
+            assert_eq!(settings.database.max_connections, 7);
+            assert!(matches!(settings.database_target(), Ok(DbTarget::Postgres(_))));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_named_file_that_does_not_exist_is_an_error() {
+        let result = Settings::load(Some(Path::new("/nonexistent/caravan.toml")));
+        assert!(matches!(result, Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CARAVAN_BODY_LIMIT_BYTES", "lots");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
+            Ok(())
+        });
+    }
+}

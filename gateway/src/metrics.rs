@@ -1,0 +1,76 @@
+//! Prometheus metrics of the HTTP server: request counts and latency histograms by
+//! method, route pattern and status, requests in flight, and database pool usage.
+//!
+//! Routes are labelled by their pattern (`/v1/capsules/{name}`), never the raw path, and
+//! unmatched requests share the label `unmatched`, so scanners cannot explode cardinality.
+
+use caravan_core::Database;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::time::Duration;
+
+/// Latency buckets in seconds, from half a millisecond to ten seconds.
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Debug, Clone)]
+pub struct HttpMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    in_flight: IntGauge,
+    pool_connections: IntGaugeVec,
+}
+
+impl HttpMetrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("caravan".to_owned()), None)?;
+        let labels = &["method", "route", "status"];
+        let requests =
+            IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests answered"), labels)?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "Time to answer an HTTP request")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            labels,
+        )?;
+        let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being answered")?;
+        let pool_connections = IntGaugeVec::new(
+            Opts::new("db_pool_connections", "Database pool connections by state"),
+            &["state"],
+        )?;
+        let build_info =
+            IntGaugeVec::new(Opts::new("build_info", "Version of the running binary"), &["version"])?;
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(pool_connections.clone()))?;
+        registry.register(Box::new(build_info))?;
+        Ok(Self { registry, requests, latency, in_flight, pool_connections })
+    }
+
+    pub fn request_started(&self) {
+        self.in_flight.inc();
+    }
+
+    pub fn request_finished(&self, method: &str, route: &str, status: &str, elapsed: Duration) {
+        self.in_flight.dec();
+        let labels = [method, route, status];
+        self.requests.with_label_values(&labels).inc();
+        self.latency.with_label_values(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition format, with pool gauges read at scrape time.
+    pub fn render(&self, database: &Database) -> Result<String, prometheus::Error> {
+        let pool = database.pool_state();
+        self.pool_connections.with_label_values(&["idle"]).set(i64::from(pool.idle_connections));
+        self.pool_connections
+            .with_label_values(&["in_use"])
+            .set(i64::from(pool.connections.saturating_sub(pool.idle_connections)));
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        String::from_utf8(buffer).map_err(|error| prometheus::Error::Msg(error.to_string()))
+    }
+}

@@ -1,0 +1,62 @@
+//! Gives every request an id: the caller's `X-Request-Id` when it is a sane token, a fresh
+//! `req_…` ULID otherwise. The id is echoed in the response header and carried by the
+//! request's tracing span, so a client's report leads straight to the log lines.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use caravan_core::id::RequestId;
+use tracing::Instrument;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served, available to handlers through extensions.
+#[derive(Debug, Clone)]
+pub struct RequestIdentity(pub HeaderValue);
+
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = req.headers().get(X_REQUEST_ID).filter(|value| is_acceptable(value.as_bytes())).cloned();
+    let id = match id {
+        Some(id) => id,
+        // A ULID is ASCII, always a valid header value; the fallback is unreachable.
+        None => HeaderValue::from_str(RequestId::new().as_str())
+            .unwrap_or(HeaderValue::from_static("req_unknown")),
+    };
+    req.extensions_mut().insert(RequestIdentity(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or_default(),
+        method = %req.method(),
+        path = req.path(),
+    );
+    let mut response = next.call(req).instrument(span).await?;
+    response.headers_mut().insert(X_REQUEST_ID, id);
+    Ok(response)
+}
+
+/// Up to 128 characters of `[A-Za-z0-9._:-]`: enough for ULIDs, UUIDs and trace ids,
+/// nothing that could forge a log line.
+fn is_acceptable(value: &[u8]) -> bool {
+    (1..=128).contains(&value.len())
+        && value.iter().all(|byte| byte.is_ascii_alphanumeric() || b"._:-".contains(byte))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_acceptable;
+
+    #[test]
+    fn accepts_common_trace_ids_and_refuses_the_rest() {
+        assert!(is_acceptable(b"req_01JD8X3ZQK9V6R2N4T7W5YB1CM"));
+        assert!(is_acceptable(b"7f1c2f9e-53a4-4d3c-9b0e-6f5f2b9f3a11"));
+        assert!(!is_acceptable(b""));
+        assert!(!is_acceptable(b"two words"));
+        assert!(!is_acceptable(b"line\nbreak"));
+        assert!(!is_acceptable(&[b'a'; 129]));
+    }
+}

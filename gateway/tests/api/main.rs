@@ -1,0 +1,11 @@
+//! Integration tests of the `caravan` server over real HTTP, on SQLite by default and on
+//! PostgreSQL when `CARAVAN_TEST_POSTGRES_URL` is set.
+
+// Tests may panic on what they set up themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod edge;
+mod errors;
+mod helpers;
+mod openapi;
