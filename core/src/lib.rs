@@ -9,4 +9,4 @@ pub mod id;
 pub mod testing;
 
 pub use db::{Database, DbConnection, DbError};
-pub use error::{ApiError, ErrorKind, Problem, Problematic};
+pub use error::{ApiError, ErrorCause, ErrorKind, Problem, Problematic};

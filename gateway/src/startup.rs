@@ -43,7 +43,6 @@ impl Application {
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
                 .wrap(from_fn(middleware::observe))
-                .wrap(from_fn(middleware::request_id))
                 .app_data(app_database.clone())
                 .app_data(metrics.clone())
                 .app_data(error::json_config(body_limit))

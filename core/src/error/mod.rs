@@ -3,7 +3,8 @@
 //! Every crate has its own `thiserror` enum and implements [`Problematic`] for it: a closed
 //! [`ErrorKind`] (which alone decides the HTTP status), a stable problem type slug and a
 //! title. [`ApiError`] wraps any of them and renders an RFC 9457 `application/problem+json`
-//! body. Server errors are logged with their whole cause chain; the body of an internal
+//! body. Server errors carry their whole cause chain to the request logger as an
+//! [`ErrorCause`] response extension; the body of an internal
 //! error reveals nothing and points to the `X-Request-Id` the client can quote. Bodies
 //! never include an error's sources, only its own message.
 
@@ -99,12 +100,18 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let mut response = self.problem().into_response();
         if self.inner.kind().is_server_error() {
-            tracing::error!(error = %ErrorChain(&*self.inner), problem = self.inner.slug(), "request failed");
+            response.extensions_mut().insert(ErrorCause(ErrorChain(&*self.inner).to_string()));
         }
-        self.problem().into_response()
+        response
     }
 }
+
+/// The full cause chain of a server error, attached to its response for the request
+/// logger, which writes it beside the request id. Never sent to the client.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
 
 /// Displays an error with all its sources, `outer: inner: innermost`, for logs only.
 struct ErrorChain<'a>(&'a dyn std::error::Error);

@@ -1,14 +1,9 @@
-//! Gives every request an id: the caller's `X-Request-Id` when it is a sane token, a fresh
-//! `req_…` ULID otherwise. The id is echoed in the response header and carried by the
-//! request's tracing span, so a client's report leads straight to the log lines.
+//! Request ids: the caller's `X-Request-Id` when it is a sane token, a fresh `req_…` ULID
+//! otherwise. Echoed in the response and carried by the request's tracing span, so a
+//! client's report leads straight to the log lines.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use caravan_core::id::RequestId;
-use tracing::Instrument;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -16,27 +11,24 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestIdentity(pub HeaderValue);
 
-pub async fn request_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = req.headers().get(X_REQUEST_ID).filter(|value| is_acceptable(value.as_bytes())).cloned();
-    let id = match id {
-        Some(id) => id,
-        // A ULID is ASCII, always a valid header value; the fallback is unreachable.
-        None => HeaderValue::from_str(RequestId::new().as_str())
-            .unwrap_or(HeaderValue::from_static("req_unknown")),
-    };
-    req.extensions_mut().insert(RequestIdentity(id.clone()));
-    let span = tracing::info_span!(
-        "request",
-        request_id = id.to_str().unwrap_or_default(),
-        method = %req.method(),
-        path = req.path(),
-    );
-    let mut response = next.call(req).instrument(span).await?;
-    response.headers_mut().insert(X_REQUEST_ID, id);
-    Ok(response)
+impl RequestIdentity {
+    /// Takes the caller's id when acceptable, or makes one.
+    pub fn of(headers: &HeaderMap) -> Self {
+        let given = headers.get(X_REQUEST_ID).filter(|value| is_acceptable(value.as_bytes()));
+        match given {
+            Some(id) => Self(id.clone()),
+            // A ULID is ASCII and always a valid header value; the fallback is unreachable.
+            None => Self(
+                HeaderValue::from_str(RequestId::new().as_str())
+                    .unwrap_or(HeaderValue::from_static("req_unknown")),
+            ),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII is ever accepted or generated.
+        self.0.to_str().unwrap_or_default()
+    }
 }
 
 /// Up to 128 characters of `[A-Za-z0-9._:-]`: enough for ULIDs, UUIDs and trace ids,

@@ -82,16 +82,30 @@ fn serve_logs_json_and_shuts_down_gracefully_on_sigterm() {
     let (lines, address) = follow_logs(&mut child);
 
     let health = status_of_get(&address, "/healthz");
+    forget_migrations(&database);
+    let not_ready = status_of_get(&address, "/readyz");
     send_signal(&child, "TERM");
     let status = wait_with_timeout(&mut child, Duration::from_secs(20));
     let logs: Vec<String> = lines.try_iter().collect();
 
     assert_eq!(health, Some(200));
+    assert_eq!(not_ready, Some(503));
+    let failure = logs.iter().find(|line| line.contains("request failed")).expect("the 503 is logged");
+    let failure: serde_json::Value = serde_json::from_str(failure).expect("json");
+    assert!(failure["request_id"].as_str().is_some_and(|id| id.starts_with("req_")), "{failure}");
+    assert!(failure["cause"].as_str().is_some_and(|cause| cause.contains("not applied")), "{failure}");
     assert!(status.is_some_and(|status| status.success()), "caravan did not exit cleanly: {status:?}");
     assert!(logs.iter().any(|line| line.contains("shutdown complete")), "{logs:?}");
     for line in &logs {
         assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not a JSON log line: {line}");
     }
+}
+
+fn forget_migrations(database: &TestDatabase) {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("DELETE FROM __diesel_schema_migrations")
+        .execute(&mut database.connect())
+        .expect("delete");
 }
 
 /// Streams the child's stderr into a channel and returns the address it listens on.
