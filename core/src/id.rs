@@ -134,6 +134,21 @@ prefixed_id!(
     RequestId, "req"
 );
 
+prefixed_id!(
+    /// Identifies a tenant: an organisation that owns keys, capsules, usage and invoices.
+    TenantId, "ten"
+);
+
+prefixed_id!(
+    /// Identifies an API key (not its secret, which changes on rotation).
+    ApiKeyId, "key"
+);
+
+prefixed_id!(
+    /// Identifies one entry of the audit log.
+    AuditEventId, "aud"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

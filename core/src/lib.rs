@@ -2,11 +2,17 @@
 //! PostgreSQL, prefixed ULID identifiers, and the one mapping from errors to RFC 9457
 //! `application/problem+json` responses.
 
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod id;
+pub mod plans;
+pub mod principal;
+pub mod request_id;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use db::{Database, DbConnection, DbError};
 pub use error::{ApiError, ErrorCause, ErrorKind, Problem, Problematic};
+pub use principal::{AuthError, Principal, PrincipalDetails, Scope, ScopeSet};
+pub use request_id::RequestIdentity;

@@ -61,7 +61,10 @@ fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
-        let application = Application::build(settings).await?;
+        let mut application = Application::build(settings).await?;
+        if let Some(created) = application.take_bootstrapped() {
+            announce_bootstrap(&created)?;
+        }
         let database = application.database().clone();
         application.run_until_stopped().await.context("server failed")?;
         // Close the pool's connections on this thread before the process exits.
@@ -69,6 +72,21 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!("shutdown complete");
         Ok(())
     })
+}
+
+/// Shows the operator's admin key, once, on standard output (never in the logs).
+fn announce_bootstrap(created: &caravan_portal_api::bootstrap::Bootstrapped) -> anyhow::Result<()> {
+    if created.chosen {
+        return print(&format!(
+            "caravan: created the operator tenant {} with the admin key from CARAVAN_BOOTSTRAP_KEY ({})",
+            created.tenant_id, created.key_id
+        ));
+    }
+    print(&format!(
+        "caravan: created the operator tenant {}. Its admin key is shown only this once:\n\n    {}\n",
+        created.tenant_id,
+        created.secret.reveal()
+    ))
 }
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 //! 127.0.0.1:8080 from `./caravan-data` with an embedded SQLite database.
 
 use caravan_core::db::{DbTarget, PoolOptions};
+use caravan_core::plans::PlanCatalog;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,6 +32,17 @@ pub struct Settings {
     pub log_filter: String,
     pub log_format: LogFormat,
     pub database: DatabaseSettings,
+    /// Plan catalog (TOML); the built-in `fixtures/plans.toml` when unset.
+    pub plans_file: Option<PathBuf>,
+    /// The operator's admin key to create on first start (`CARAVAN_BOOTSTRAP_KEY`),
+    /// instead of a generated one.
+    #[serde(skip_serializing)]
+    pub bootstrap_key: Option<SecretString>,
+    /// How long an authenticated key is trusted from memory before the database is asked
+    /// again. Changes made through this process apply at once; other replicas' within this.
+    pub auth_cache_ttl_s: u64,
+    /// How often idle rate-limiter state is purged.
+    pub rate_limit_purge_interval_s: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -62,6 +74,10 @@ impl Default for Settings {
             log_filter: "info".to_owned(),
             log_format: LogFormat::Human,
             database: DatabaseSettings::default(),
+            plans_file: None,
+            bootstrap_key: None,
+            auth_cache_ttl_s: 10,
+            rate_limit_purge_interval_s: 60,
         }
     }
 }
@@ -90,6 +106,8 @@ pub enum ConfigError {
     Invalid(#[from] Box<figment::Error>),
     #[error("invalid database url: {0}")]
     DatabaseUrl(#[from] caravan_core::DbError),
+    #[error(transparent)]
+    Plans(#[from] caravan_core::plans::PlanError),
 }
 
 impl Settings {
@@ -114,6 +132,17 @@ impl Settings {
             Some(url) => Ok(DbTarget::parse(url.expose_secret())?),
             None => Ok(DbTarget::Sqlite(self.data_dir.join("caravan.db"))),
         }
+    }
+
+    pub fn plans(&self) -> Result<PlanCatalog, ConfigError> {
+        Ok(match &self.plans_file {
+            Some(path) => PlanCatalog::load(path)?,
+            None => PlanCatalog::built_in()?,
+        })
+    }
+
+    pub fn bootstrap_key(&self) -> Option<&str> {
+        self.bootstrap_key.as_ref().map(ExposeSecret::expose_secret)
     }
 
     pub fn pool_options(&self) -> PoolOptions {

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 mod metrics;
 pub mod middleware;
+pub mod rate_limit;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -2,8 +2,9 @@
 //! components (the problem+json schema), and every crate's paths merged together. The
 //! document is committed at `openapi/openapi.json`; a gateway test keeps the two equal.
 
-use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,9 +15,35 @@ use utoipa::openapi::OpenApi as Document;
             relative URI `/problems/<slug>`; match on it, not on `detail`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(caravan_core::Problem))
+    components(schemas(caravan_core::Problem)),
+    modifiers(&SecuritySchemes),
 )]
 struct Root;
+
+/// API keys travel as `Authorization: Bearer cvn_…` or `X-API-Key: cvn_…`.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, document: &mut Document) {
+        let components = document.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("cvn_live_… or cvn_test_… API key")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "The same API key",
+            ))),
+        );
+    }
+}
 
 /// The document for every crate's routes. The gateway adds its operational endpoints
 /// (`/healthz`, `/readyz`, `/metrics`) with [`with_edge`].

@@ -1,13 +1,14 @@
-//! The developer portal: tenants, members, API keys, publisher keys, and the usage and
-//! invoice views, as an API and as server-rendered pages at `/portal`.
+//! The developer portal: tenants, API keys and their authentication, the audit log view,
+//! as a JSON API under `/v1` (and, later, server-rendered pages at `/portal`).
 
-use actix_web::web;
-use utoipa::OpenApi;
+pub mod bootstrap;
+pub mod db;
+pub mod domain;
+pub mod error;
+mod routes;
+pub mod service;
+pub mod store;
+pub mod views;
 
-/// This crate's part of the OpenAPI document, merged by `caravan-openapi`.
-#[derive(Debug, OpenApi)]
-#[openapi()]
-pub struct ApiDoc;
-
-/// Mounts this crate's routes; the gateway calls it inside its `/` scope.
-pub fn configure(_config: &mut web::ServiceConfig) {}
+pub use routes::{ApiDoc, configure};
+pub use store::KeyStore;

@@ -6,10 +6,12 @@ mod connection;
 mod error;
 mod migrations;
 pub mod schema;
+mod transaction;
 
 pub use connection::{Backend, DbConnection, DbTarget, PoolOptions};
 pub use error::DbError;
 pub use migrations::migration_names;
+pub use transaction::write_transaction;
 
 use connection::ConnectionManager;
 use std::sync::Arc;

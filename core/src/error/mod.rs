@@ -11,6 +11,7 @@
 mod extractors;
 mod kind;
 mod problem;
+pub mod responses;
 
 pub use extractors::{
     RequestError, form_config, json_config, path_config, payload_config, problem_fallback, query_config,

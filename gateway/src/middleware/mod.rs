@@ -1,9 +1,9 @@
-//! Middleware every request passes through, outermost first: [`observe`] (request id,
-//! tracing span, metrics, access log), then the problem+json fallback for refusals the
-//! framework makes without a body of ours (installed in `startup.rs`).
+//! Middleware, outermost first: [`observe`] (request id, metrics, logs) and the
+//! problem+json fallback for refusals the framework makes without a body of ours wrap
+//! every request; [`admission`] (API key, rate limits) wraps the `/v1` scope.
 
+mod admission;
 mod observe;
-mod request_id;
 
+pub use admission::admission;
 pub use observe::observe;
-pub use request_id::{RequestIdentity, X_REQUEST_ID};

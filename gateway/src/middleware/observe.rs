@@ -7,13 +7,13 @@
 //! handler carry the request id, is opened only when debug logging is on: at `info` it
 //! would cost a tenth of the server's throughput on small requests.
 
-use super::request_id::{RequestIdentity, X_REQUEST_ID};
 use crate::metrics::HttpMetrics;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{Error, web};
+use actix_web::{Error, HttpMessage, web};
 use caravan_core::ErrorCause;
+use caravan_core::request_id::{RequestIdentity, X_REQUEST_ID};
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -29,6 +29,7 @@ pub async fn observe(
         metrics.request_started();
     }
     let span = tracing::debug_span!("request", request_id = identity.as_str());
+    req.extensions_mut().insert(identity.clone());
 
     let outcome = next.call(req).instrument(span).await;
 

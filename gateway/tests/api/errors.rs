@@ -7,10 +7,12 @@ use crate::helpers::{assert_problem, spawn_app};
 async fn an_unknown_route_is_a_problem_404() {
     let app = spawn_app().await;
 
-    let response = app.get("/v1/nothing-here").await;
+    let response = app.get("/nothing-here").await;
+    let under_v1 = app.get_as(&app.admin_key, "/v1/nothing-here").await;
 
     let body = assert_problem(response, 404, "route-not-found").await;
-    assert_eq!(body["detail"], "no route matches GET /v1/nothing-here");
+    assert_eq!(body["detail"], "no route matches GET /nothing-here");
+    assert_problem(under_v1, 404, "route-not-found").await;
 }
 
 #[actix_web::test]

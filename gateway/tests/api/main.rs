@@ -8,4 +8,5 @@ mod cli;
 mod edge;
 mod errors;
 mod helpers;
+mod keys;
 mod openapi;

@@ -2,8 +2,10 @@
 //! otherwise. Echoed in the response and carried by the request's tracing span, so a
 //! client's report leads straight to the log lines.
 
+use crate::id::RequestId;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use caravan_core::id::RequestId;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
+use std::future::{Ready, ready};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -28,6 +30,17 @@ impl RequestIdentity {
     pub fn as_str(&self) -> &str {
         // Only visible ASCII is ever accepted or generated.
         self.0.to_str().unwrap_or_default()
+    }
+}
+
+/// Handlers receive the id the gateway gave the request (for audit entries).
+impl FromRequest for RequestIdentity {
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let identity = req.extensions().get::<RequestIdentity>().cloned();
+        ready(Ok(identity.unwrap_or_else(|| RequestIdentity::of(req.headers()))))
     }
 }
 

@@ -1,0 +1,247 @@
+//! Rate limits: one GCRA limiter per key and one per tenant (governor), with the rates of
+//! the tenant's plan, and the IETF `RateLimit-Policy` / `RateLimit` response fields in
+//! the structured-field syntax of draft-ietf-httpapi-ratelimit-headers-10.
+//!
+//! A policy with rate `n` per minute and burst `b` is advertised as quota `q = b` over
+//! window `w` = the time to earn `b` requests back. `RateLimit` reports the remaining
+//! burst `r` and `t`, the seconds until the burst is whole again. Limiter state of keys
+//! and tenants that went quiet is purged on a schedule ([`RateLimits::purge`]).
+
+use caravan_core::Principal;
+use caravan_core::plans::{Plan, PlanCatalog};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+type KeyedLimiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+
+/// Every plan's limiters.
+#[derive(Debug)]
+pub struct RateLimits {
+    plans: HashMap<String, PlanLimiters>,
+}
+
+#[derive(Debug)]
+struct PlanLimiters {
+    per_key: Limited<caravan_core::id::ApiKeyId>,
+    per_tenant: Limited<caravan_core::id::TenantId>,
+}
+
+#[derive(Debug)]
+struct Limited<K: Hash + Eq + Clone> {
+    limiter: KeyedLimiter<K>,
+    policy: Policy,
+}
+
+/// What a policy promises, for the headers.
+#[derive(Debug, Clone, Copy)]
+struct Policy {
+    name: &'static str,
+    burst: u32,
+    /// Time to earn one request back.
+    period: Duration,
+}
+
+/// The outcome of one check, with the header values to send either way.
+#[derive(Debug)]
+pub enum Decision {
+    Allowed(RateLimitHeaders),
+    Limited { headers: RateLimitHeaders, retry_after_s: u64, violated: Vec<&'static str> },
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitHeaders {
+    /// `RateLimit-Policy`
+    pub policy: String,
+    /// `RateLimit`
+    pub current: String,
+}
+
+impl RateLimits {
+    pub fn new(plans: &PlanCatalog) -> Self {
+        let plans = plans
+            .ids()
+            .filter_map(|id| plans.get(id).map(|plan| (id.to_owned(), PlanLimiters::new(plan))))
+            .collect();
+        Self { plans }
+    }
+
+    /// Counts one request of `principal` against its key's and its tenant's limits. A plan
+    /// missing from the catalog (it was removed while tenants still use it) is not limited.
+    pub fn check(&self, principal: &Principal) -> Option<Decision> {
+        let limiters = self.plans.get(&principal.plan)?;
+        let key = limiters.per_key.check(&principal.key_id);
+        let tenant = limiters.per_tenant.check(&principal.tenant_id);
+        let headers = RateLimitHeaders {
+            policy: format!(
+                "{}, {}",
+                limiters.per_key.policy.describe(),
+                limiters.per_tenant.policy.describe()
+            ),
+            current: format!("{}, {}", key.describe(), tenant.describe()),
+        };
+        let violated: Vec<&'static str> = [&key, &tenant]
+            .into_iter()
+            .filter(|state| state.retry_after.is_some())
+            .map(|state| state.policy.name)
+            .collect();
+        if violated.is_empty() {
+            return Some(Decision::Allowed(headers));
+        }
+        let wait = key.retry_after.max(tenant.retry_after).unwrap_or_default();
+        let retry_after_s = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Some(Decision::Limited { headers, retry_after_s: retry_after_s.max(1), violated })
+    }
+
+    /// Drops the state of keys and tenants whose limits are whole again, and returns how
+    /// many entries remain. Run on a schedule so memory follows the active keys only.
+    pub fn purge(&self) -> usize {
+        self.plans
+            .values()
+            .map(|limiters| {
+                limiters.per_key.limiter.retain_recent();
+                limiters.per_key.limiter.shrink_to_fit();
+                limiters.per_tenant.limiter.retain_recent();
+                limiters.per_tenant.limiter.shrink_to_fit();
+                limiters.per_key.limiter.len() + limiters.per_tenant.limiter.len()
+            })
+            .sum()
+    }
+}
+
+impl PlanLimiters {
+    fn new(plan: &Plan) -> Self {
+        Self {
+            per_key: Limited::new("key", plan.key_requests_per_minute, plan.key_burst),
+            per_tenant: Limited::new("tenant", plan.tenant_requests_per_minute, plan.tenant_burst),
+        }
+    }
+}
+
+/// One limiter's view of one request.
+#[derive(Debug)]
+struct PolicyState {
+    policy: Policy,
+    remaining: u32,
+    retry_after: Option<Duration>,
+}
+
+impl<K: Hash + Eq + Clone> Limited<K> {
+    fn new(name: &'static str, per_minute: NonZeroU32, burst: NonZeroU32) -> Self {
+        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        let policy = Policy { name, burst: burst.get(), period: quota.replenish_interval() };
+        Self { limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(), policy }
+    }
+
+    fn check(&self, key: &K) -> PolicyState {
+        match self.limiter.check_key(key) {
+            Ok(snapshot) => PolicyState {
+                policy: self.policy,
+                remaining: snapshot.remaining_burst_capacity(),
+                retry_after: None,
+            },
+            Err(not_until) => PolicyState {
+                policy: self.policy,
+                remaining: 0,
+                retry_after: Some(not_until.wait_time_from(self.limiter.clock().now())),
+            },
+        }
+    }
+}
+
+impl Policy {
+    fn window_s(&self) -> u64 {
+        ceil_seconds(self.period * self.burst)
+    }
+
+    fn describe(&self) -> String {
+        format!("\"{}\";q={};w={}", self.name, self.burst, self.window_s())
+    }
+}
+
+impl PolicyState {
+    fn describe(&self) -> String {
+        let missing = self.policy.burst.saturating_sub(self.remaining);
+        let reset = ceil_seconds(self.policy.period * missing);
+        format!("\"{}\";r={};t={}", self.policy.name, self.remaining, reset)
+    }
+}
+
+fn ceil_seconds(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caravan_core::PrincipalDetails;
+    use caravan_core::id::{ApiKeyId, TenantId};
+
+    fn catalog() -> PlanCatalog {
+        PlanCatalog::parse(
+            "[plans.tiny]\nname='Tiny'\nkey_requests_per_minute=60\nkey_burst=2\ntenant_requests_per_minute=600\ntenant_burst=100\n",
+        )
+        .expect("plans")
+    }
+
+    fn principal() -> Principal {
+        Principal::new(PrincipalDetails {
+            tenant_id: TenantId::new(),
+            key_id: ApiKeyId::new(),
+            scopes: Default::default(),
+            capsule_patterns: Vec::new(),
+            plan: "tiny".to_owned(),
+            operator: false,
+        })
+    }
+
+    #[test]
+    fn the_burst_passes_then_the_key_policy_refuses() {
+        let limits = RateLimits::new(&catalog());
+        let caller = principal();
+
+        let first = limits.check(&caller);
+        let second = limits.check(&caller);
+        let third = limits.check(&caller);
+
+        let Some(Decision::Allowed(headers)) = first else { panic!("first request allowed") };
+        assert_eq!(headers.policy, r#""key";q=2;w=2, "tenant";q=100;w=10"#);
+        assert_eq!(headers.current, r#""key";r=1;t=1, "tenant";r=99;t=1"#);
+        assert!(matches!(second, Some(Decision::Allowed(_))));
+        let Some(Decision::Limited { retry_after_s, violated, headers }) = third else {
+            panic!("third refused")
+        };
+        assert_eq!(violated, ["key"]);
+        assert_eq!(retry_after_s, 1);
+        assert!(headers.current.starts_with(r#""key";r=0;t=2"#), "{}", headers.current);
+    }
+
+    #[test]
+    fn each_key_has_its_own_limiter_and_purge_forgets_idle_ones() {
+        // One request is earned back every 100 ms per key and every 10 ms per tenant.
+        let fast = PlanCatalog::parse(
+            "[plans.tiny]\nname='Tiny'\nkey_requests_per_minute=600\nkey_burst=1\ntenant_requests_per_minute=6000\ntenant_burst=1\n",
+        )
+        .expect("plans");
+        let limits = RateLimits::new(&fast);
+        for _ in 0..50 {
+            assert!(matches!(limits.check(&principal()), Some(Decision::Allowed(_))));
+        }
+        assert_eq!(limits.purge(), 100, "fresh state is kept");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(limits.purge(), 0, "state that is whole again is dropped");
+    }
+
+    #[test]
+    fn an_unknown_plan_is_not_limited() {
+        let limits = RateLimits::new(&catalog());
+        let mut caller = (*principal()).clone();
+        caller.plan = "retired".to_owned();
+        assert!(limits.check(&Principal::new(caller)).is_none());
+    }
+}

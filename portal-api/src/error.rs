@@ -1,0 +1,94 @@
+//! What the portal refuses, and how each refusal looks to a client.
+
+use caravan_core::{AuthError, DbError, ErrorKind, Problematic};
+use serde_json::{Map, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    InvalidTenantName(String),
+    #[error("there is no plan `{plan}`; plans are: {known}")]
+    UnknownPlan { plan: String, known: String },
+    #[error("tenant {0} not found")]
+    TenantNotFound(String),
+    #[error("API key {0} not found")]
+    KeyNotFound(String),
+    #[error("a key cannot hold scopes its creator lacks: {}", .missing.join(", "))]
+    ScopeEscalation { missing: Vec<String> },
+    #[error("{0}")]
+    InvalidKeyRequest(String),
+    #[error("API key {0} is revoked")]
+    KeyRevoked(String),
+    #[error("the cursor is not valid for this list")]
+    InvalidCursor,
+    #[error("{0}")]
+    InvalidPage(String),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for PortalError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Database(DbError::Query(error))
+    }
+}
+
+impl Problematic for PortalError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Auth(error) => error.kind(),
+            Self::InvalidTenantName(_) | Self::UnknownPlan { .. } | Self::InvalidKeyRequest(_) => {
+                ErrorKind::Unprocessable
+            }
+            Self::TenantNotFound(_) | Self::KeyNotFound(_) => ErrorKind::NotFound,
+            Self::ScopeEscalation { .. } => ErrorKind::Forbidden,
+            Self::KeyRevoked(_) => ErrorKind::Conflict,
+            Self::InvalidCursor | Self::InvalidPage(_) => ErrorKind::BadRequest,
+            Self::Database(error) => error.kind(),
+        }
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            Self::Auth(error) => error.slug(),
+            Self::InvalidTenantName(_) => "invalid-tenant-name",
+            Self::UnknownPlan { .. } => "unknown-plan",
+            Self::TenantNotFound(_) => "tenant-not-found",
+            Self::KeyNotFound(_) => "api-key-not-found",
+            Self::ScopeEscalation { .. } => "scope-escalation",
+            Self::InvalidKeyRequest(_) => "invalid-api-key-request",
+            Self::KeyRevoked(_) => "api-key-revoked",
+            Self::InvalidCursor => "invalid-cursor",
+            Self::InvalidPage(_) => "invalid-page",
+            Self::Database(error) => error.slug(),
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::Auth(error) => error.title(),
+            Self::InvalidTenantName(_) => "Invalid tenant name",
+            Self::UnknownPlan { .. } => "Unknown plan",
+            Self::TenantNotFound(_) => "Tenant not found",
+            Self::KeyNotFound(_) => "API key not found",
+            Self::ScopeEscalation { .. } => "Scope escalation refused",
+            Self::InvalidKeyRequest(_) => "Invalid API key request",
+            Self::KeyRevoked(_) => "API key revoked",
+            Self::InvalidCursor => "Invalid cursor",
+            Self::InvalidPage(_) => "Invalid page request",
+            Self::Database(error) => error.title(),
+        }
+    }
+
+    fn extensions(&self) -> Map<String, Value> {
+        match self {
+            Self::Auth(error) => error.extensions(),
+            Self::ScopeEscalation { missing } => {
+                Map::from_iter([("missing-scopes".to_owned(), Value::from(missing.clone()))])
+            }
+            _ => Map::new(),
+        }
+    }
+}

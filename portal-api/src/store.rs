@@ -1,0 +1,176 @@
+//! Authentication of API keys: a presented secret becomes a [`Principal`], or a refusal.
+//!
+//! Lookups go to the database once and are cached in memory by the secret's SHA-256 for
+//! `ttl`. Every request re-checks expiry, rotation grace and revocation against the
+//! cached facts, so a key stops working on time even on a warm cache. Changes made
+//! through this process (revoke, rotate, suspend, plan change) evict the cached entries
+//! at once; changes made by another replica reach this one within `ttl`.
+//! `last_used_at` is written in batches by [`KeyStore::flush_last_used`], not per request.
+
+use crate::db::keys::{self, SecretRecord};
+use crate::domain::{PresentedKey, SecretHash, TenantKind, TenantStatus};
+use crate::error::PortalError;
+use caravan_core::id::{ApiKeyId, TenantId};
+use caravan_core::{AuthError, Database, Principal, PrincipalDetails, ScopeSet};
+use chrono::{NaiveDateTime, Utc};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Above this many cached secrets, stale entries are dropped before adding another.
+const MAX_CACHED: usize = 100_000;
+/// `last_used_at` is precise to this many seconds.
+const LAST_USED_GRANULARITY_S: i64 = 60;
+
+#[derive(Debug)]
+pub struct KeyStore {
+    database: Database,
+    ttl: Duration,
+    cache: RwLock<HashMap<SecretHash, CachedSecret>>,
+    pending_last_used: Mutex<HashMap<ApiKeyId, NaiveDateTime>>,
+}
+
+#[derive(Debug)]
+struct CachedSecret {
+    principal: Principal,
+    key_expires_at: Option<NaiveDateTime>,
+    secret_valid_until: Option<NaiveDateTime>,
+    revoked: bool,
+    suspended: bool,
+    loaded_at: Instant,
+    /// Unix seconds when a use was last noted for `last_used_at`.
+    last_use_noted: AtomicI64,
+}
+
+impl KeyStore {
+    pub fn new(database: Database, ttl: Duration) -> Self {
+        Self { database, ttl, cache: RwLock::default(), pending_last_used: Mutex::default() }
+    }
+
+    /// The principal of a presented key, or why it is refused. Database failures are
+    /// errors of their own (503/500), never a 401.
+    pub async fn authenticate(&self, presented: &str) -> Result<Principal, PortalError> {
+        let presented = PresentedKey::parse(presented)?;
+        let hash = presented.hash();
+        let now = Utc::now().naive_utc();
+        if let Some(outcome) = self.check_cached(&hash, now) {
+            return Ok(outcome?);
+        }
+        let prefix = presented.prefix();
+        let candidates = self
+            .database
+            .run(move |connection| keys::secrets_with_prefix(connection, &prefix).map_err(PortalError::from))
+            .await?;
+        let record = candidates.into_iter().find(|record| hash.matches_stored(&record.secret_hash));
+        let Some(record) = record else {
+            return Err(AuthError::InvalidKey.into());
+        };
+        let cached = CachedSecret::from_record(record);
+        let outcome = self.admit(&cached, now);
+        self.remember(hash, cached);
+        Ok(outcome?)
+    }
+
+    fn check_cached(&self, hash: &SecretHash, now: NaiveDateTime) -> Option<Result<Principal, AuthError>> {
+        let cache = self.cache.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cached = cache.get(hash).filter(|cached| cached.loaded_at.elapsed() < self.ttl)?;
+        Some(self.admit(cached, now))
+    }
+
+    fn admit(&self, cached: &CachedSecret, now: NaiveDateTime) -> Result<Principal, AuthError> {
+        if cached.revoked {
+            return Err(AuthError::RevokedKey);
+        }
+        let expired = |deadline: Option<NaiveDateTime>| deadline.is_some_and(|deadline| deadline <= now);
+        if expired(cached.key_expires_at) || expired(cached.secret_valid_until) {
+            return Err(AuthError::ExpiredKey);
+        }
+        if cached.suspended {
+            return Err(AuthError::TenantSuspended);
+        }
+        self.note_use(cached, now);
+        Ok(cached.principal.clone())
+    }
+
+    fn note_use(&self, cached: &CachedSecret, now: NaiveDateTime) {
+        let seconds = now.and_utc().timestamp();
+        let noted = cached.last_use_noted.load(Ordering::Relaxed);
+        if seconds - noted < LAST_USED_GRANULARITY_S {
+            return;
+        }
+        if cached
+            .last_use_noted
+            .compare_exchange(noted, seconds, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let mut pending = self.pending_last_used.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            pending.insert(cached.principal.key_id.clone(), now);
+        }
+    }
+
+    fn remember(&self, hash: SecretHash, cached: CachedSecret) {
+        let mut cache = self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cache.len() >= MAX_CACHED {
+            cache.retain(|_, entry| entry.loaded_at.elapsed() < self.ttl);
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+        }
+        cache.insert(hash, cached);
+    }
+
+    /// Evicts every cached secret of `key`: its next request is checked afresh.
+    pub fn forget_key(&self, key: &ApiKeyId) {
+        let mut cache = self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.retain(|_, cached| &cached.principal.key_id != key);
+    }
+
+    /// Evicts every cached secret of `tenant` (after a suspension or plan change).
+    pub fn forget_tenant(&self, tenant: &TenantId) {
+        let mut cache = self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.retain(|_, cached| &cached.principal.tenant_id != tenant);
+    }
+
+    /// Writes the noted uses to `last_used_at`; returns how many keys were updated.
+    pub async fn flush_last_used(&self) -> Result<usize, PortalError> {
+        let pending = std::mem::take(
+            &mut *self.pending_last_used.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        self.database
+            .run(move |connection| {
+                let mut updated = 0;
+                for (key, at) in &pending {
+                    updated += keys::touch_last_used(connection, key, *at)?;
+                }
+                Ok::<_, PortalError>(updated)
+            })
+            .await
+    }
+}
+
+impl CachedSecret {
+    fn from_record(record: SecretRecord) -> Self {
+        let key = record.key;
+        let principal = Principal::new(PrincipalDetails {
+            tenant_id: key.tenant_id,
+            key_id: key.id,
+            scopes: ScopeSet::from_stored(&key.scopes),
+            capsule_patterns: key.capsule_patterns.split_whitespace().map(str::to_owned).collect(),
+            plan: record.tenant_plan,
+            operator: TenantKind::from_stored(&record.tenant_kind) == TenantKind::Operator,
+        });
+        Self {
+            principal,
+            key_expires_at: key.expires_at,
+            secret_valid_until: record.valid_until,
+            revoked: key.revoked_at.is_some(),
+            suspended: TenantStatus::from_stored(&record.tenant_status) == TenantStatus::Suspended,
+            loaded_at: Instant::now(),
+            last_use_noted: AtomicI64::new(0),
+        }
+    }
+}
