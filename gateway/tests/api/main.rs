@@ -4,9 +4,13 @@
 // Tests may panic on what they set up themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
+mod auth_matrix;
 mod cli;
 mod edge;
 mod errors;
 mod helpers;
 mod keys;
 mod openapi;
+mod operator;
+mod rate_limits;

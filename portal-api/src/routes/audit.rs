@@ -53,6 +53,9 @@ pub async fn list_audit_events(
         (true, Some(raw)) => {
             Some(TenantId::parse(raw).map_err(|_| PortalError::TenantNotFound(raw.to_owned()))?)
         }
+        (false, Some(raw)) if raw != principal.tenant_id.as_str() => {
+            return Err(PortalError::TenantNotFound(raw.to_owned()).into());
+        }
         (false, _) => Some(principal.tenant_id.clone()),
     };
     let events = database

@@ -1,9 +1,13 @@
-//! The `caravan` command line: `serve`, `migrate`, `openapi` and `version`.
+//! The `caravan` command line: `serve`, `migrate`, `openapi`, `version`, the operator's
+//! `admin` commands (over HTTP) and `audit verify` (on the database).
+
+mod admin;
 
 use crate::config::{LogFormat, Settings};
 use crate::{Application, telemetry};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use caravan_core::Database;
+use caravan_core::audit::Verification;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -37,6 +41,17 @@ pub enum Command {
     Openapi,
     /// Print the version.
     Version,
+    /// Operator commands against a running server's API.
+    Admin(admin::AdminArgs),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exits non-zero when an entry was edited or deleted.
+    Verify,
 }
 
 /// Parses the command line and runs the chosen command.
@@ -47,6 +62,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Openapi => print(caravan_openapi::to_committed_json(&crate::openapi_document())?.trim_end()),
         Command::Migrate => migrate(&load_settings(&cli)?),
         Command::Serve => serve(load_settings(&cli)?),
+        Command::Admin(args) => print(&serde_json::to_string_pretty(&admin::run(args)?)?),
+        Command::Audit(AuditCommand::Verify) => verify_audit(&load_settings(&cli)?),
     }
 }
 
@@ -97,6 +114,25 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
         return print("no pending migrations");
     }
     print(&applied.iter().map(|name| format!("applied {name}")).collect::<Vec<_>>().join("\n"))
+}
+
+fn verify_audit(settings: &Settings) -> anyhow::Result<()> {
+    let database = Database::connect(settings.database_target()?, &settings.pool_options())
+        .context("cannot open the database")?;
+    let mut connection = database.connection()?;
+    match caravan_core::audit::verify(&mut connection)? {
+        Verification::Intact { entries: 0, .. } => print("audit log intact: no entries yet"),
+        Verification::Intact { entries, head } => {
+            let (sequence, hash) = head.unwrap_or_default();
+            print(&format!(
+                "audit log intact: {entries} entries; head {sequence} {hash}\n\
+                 (record the head elsewhere: a later verify that ends earlier means entries were cut off)"
+            ))
+        }
+        Verification::Broken { sequence, reason } => {
+            bail!("audit log broken at entry {sequence}: {reason}")
+        }
+    }
 }
 
 fn print(text: &str) -> anyhow::Result<()> {
