@@ -66,6 +66,13 @@ macro_rules! prefixed_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The 128-bit ULID inside: a compact, allocation-free key for maps that hold
+            /// millions of ids (rate limiters).
+            pub fn ulid(&self) -> $crate::id::Ulid {
+                // Ids are valid by construction, so the fallback is never taken.
+                $crate::id::Ulid::from_string(&self.0[$prefix.len() + 1..]).unwrap_or_default()
+            }
         }
 
         impl ::std::fmt::Display for $name {
@@ -156,7 +163,8 @@ mod tests {
     #[test]
     fn a_fresh_id_round_trips_through_parse() {
         let id = RequestId::new();
-        assert_eq!(RequestId::parse(id.as_str()), Ok(id));
+        assert_eq!(RequestId::parse(id.as_str()), Ok(id.clone()));
+        assert_eq!(format!("req_{}", id.ulid()), id.as_str());
     }
 
     #[test]

@@ -107,6 +107,13 @@ impl ScopeSet {
     }
 }
 
+/// Serializes as the list of scope names, without collecting them first.
+impl Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
 impl FromIterator<Scope> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = Scope>>(scopes: I) -> Self {
         ScopeSet(scopes.into_iter().fold(0, |bits, scope| bits | scope.bit()))

@@ -7,6 +7,7 @@
 //! burst `r` and `t`, the seconds until the burst is whole again. Limiter state of keys
 //! and tenants that went quiet is purged on a schedule ([`RateLimits::purge`]).
 
+use actix_web::http::header::HeaderValue;
 use caravan_core::Principal;
 use caravan_core::plans::{Plan, PlanCatalog};
 use governor::clock::{Clock, DefaultClock};
@@ -26,10 +27,14 @@ pub struct RateLimits {
     plans: HashMap<String, PlanLimiters>,
 }
 
+/// Limiters are keyed by the 128-bit ULID of the key or tenant id: no heap allocation
+/// per entry, so purging idle state gives the memory back.
 #[derive(Debug)]
 struct PlanLimiters {
-    per_key: Limited<caravan_core::id::ApiKeyId>,
-    per_tenant: Limited<caravan_core::id::TenantId>,
+    per_key: Limited<u128>,
+    per_tenant: Limited<u128>,
+    /// The `RateLimit-Policy` value, the same for every response of the plan.
+    policy_header: HeaderValue,
 }
 
 #[derive(Debug)]
@@ -57,9 +62,9 @@ pub enum Decision {
 #[derive(Debug, Clone)]
 pub struct RateLimitHeaders {
     /// `RateLimit-Policy`
-    pub policy: String,
+    pub policy: HeaderValue,
     /// `RateLimit`
-    pub current: String,
+    pub current: HeaderValue,
 }
 
 impl RateLimits {
@@ -75,15 +80,16 @@ impl RateLimits {
     /// missing from the catalog (it was removed while tenants still use it) is not limited.
     pub fn check(&self, principal: &Principal) -> Option<Decision> {
         let limiters = self.plans.get(&principal.plan)?;
-        let key = limiters.per_key.check(&principal.key_id);
-        let tenant = limiters.per_tenant.check(&principal.tenant_id);
+        let key = limiters.per_key.check(&principal.key_id.ulid().0);
+        let tenant = limiters.per_tenant.check(&principal.tenant_id.ulid().0);
+        let mut current = String::with_capacity(64);
+        key.describe(&mut current);
+        current.push_str(", ");
+        tenant.describe(&mut current);
         let headers = RateLimitHeaders {
-            policy: format!(
-                "{}, {}",
-                limiters.per_key.policy.describe(),
-                limiters.per_tenant.policy.describe()
-            ),
-            current: format!("{}, {}", key.describe(), tenant.describe()),
+            policy: limiters.policy_header.clone(),
+            // Policy names and numbers are ASCII: always a valid header value.
+            current: HeaderValue::from_str(&current).unwrap_or(HeaderValue::from_static("")),
         };
         let violated: Vec<&'static str> = [&key, &tenant]
             .into_iter()
@@ -116,10 +122,11 @@ impl RateLimits {
 
 impl PlanLimiters {
     fn new(plan: &Plan) -> Self {
-        Self {
-            per_key: Limited::new("key", plan.key_requests_per_minute, plan.key_burst),
-            per_tenant: Limited::new("tenant", plan.tenant_requests_per_minute, plan.tenant_burst),
-        }
+        let per_key = Limited::new("key", plan.key_requests_per_minute, plan.key_burst);
+        let per_tenant = Limited::new("tenant", plan.tenant_requests_per_minute, plan.tenant_burst);
+        let policy = format!("{}, {}", per_key.policy.describe(), per_tenant.policy.describe());
+        let policy_header = HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(""));
+        Self { per_key, per_tenant, policy_header }
     }
 }
 
@@ -165,10 +172,12 @@ impl Policy {
 }
 
 impl PolicyState {
-    fn describe(&self) -> String {
+    fn describe(&self, out: &mut String) {
+        use std::fmt::Write;
         let missing = self.policy.burst.saturating_sub(self.remaining);
         let reset = ceil_seconds(self.policy.period * missing);
-        format!("\"{}\";r={};t={}", self.policy.name, self.remaining, reset)
+        // Writing to a String cannot fail.
+        let _ = write!(out, "\"{}\";r={};t={}", self.policy.name, self.remaining, reset);
     }
 }
 
@@ -218,7 +227,11 @@ mod tests {
         };
         assert_eq!(violated, ["key"]);
         assert_eq!(retry_after_s, 1);
-        assert!(headers.current.starts_with(r#""key";r=0;t=2"#), "{}", headers.current);
+        assert!(
+            headers.current.to_str().unwrap_or_default().starts_with(r#""key";r=0;t=2"#),
+            "{:?}",
+            headers.current
+        );
     }
 
     #[test]

@@ -48,6 +48,18 @@ impl KeyStore {
         Self { database, ttl, cache: RwLock::default(), pending_last_used: Mutex::default() }
     }
 
+    /// The answer from memory alone, when it has one: a malformed key, or a key whose
+    /// secret is cached. `None` means the database must be asked ([`Self::authenticate`]).
+    /// Allocation-free, for the hot path of every request.
+    pub fn authenticate_cached(&self, presented: &str) -> Option<Result<Principal, PortalError>> {
+        let presented = match PresentedKey::parse(presented) {
+            Ok(presented) => presented,
+            Err(refusal) => return Some(Err(refusal.into())),
+        };
+        self.check_cached(&presented.hash(), Utc::now().naive_utc())
+            .map(|outcome| outcome.map_err(PortalError::from))
+    }
+
     /// The principal of a presented key, or why it is refused. Database failures are
     /// errors of their own (503/500), never a 401.
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, PortalError> {

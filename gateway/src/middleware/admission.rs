@@ -27,13 +27,22 @@ pub async fn admission(
     else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let presented = match presented_key(req.headers()) {
-        Ok(presented) => presented,
-        Err(refusal) => return Ok(refuse(req, ApiError::from(refusal), None)),
+    let cached = match presented_key(req.headers()) {
+        Ok(presented) => {
+            key_store.authenticate_cached(presented).map(|outcome| outcome.map_err(ApiError::from))
+        }
+        Err(refusal) => Some(Err(ApiError::from(refusal))),
     };
-    let principal = match key_store.authenticate(&presented).await {
+    let outcome = match cached {
+        Some(outcome) => outcome,
+        None => {
+            let presented = presented_key(req.headers()).map(str::to_owned).unwrap_or_default();
+            key_store.authenticate(&presented).await.map_err(ApiError::from)
+        }
+    };
+    let principal = match outcome {
         Ok(principal) => principal,
-        Err(refusal) => return Ok(refuse(req, ApiError::from(refusal), None)),
+        Err(refusal) => return Ok(refuse(req, refusal, None)),
     };
     let headers = match limits.check(&principal) {
         None => None,
@@ -54,17 +63,17 @@ pub async fn admission(
 }
 
 /// The key from `Authorization: Bearer …` or `X-API-Key`; never logged.
-fn presented_key(headers: &HeaderMap) -> Result<String, AuthError> {
+fn presented_key(headers: &HeaderMap) -> Result<&str, AuthError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let text = value.to_str().map_err(|_| AuthError::MalformedKey)?;
         let (scheme, token) = text.split_once(' ').ok_or(AuthError::MalformedKey)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::MalformedKey);
         }
-        return Ok(token.trim().to_owned());
+        return Ok(token.trim());
     }
     match headers.get(X_API_KEY) {
-        Some(value) => value.to_str().map(|text| text.trim().to_owned()).map_err(|_| AuthError::MalformedKey),
+        Some(value) => value.to_str().map(str::trim).map_err(|_| AuthError::MalformedKey),
         None => Err(AuthError::MissingKey),
     }
 }
@@ -87,13 +96,8 @@ fn refuse<B>(
 }
 
 fn insert_rate_limit_headers(target: &mut HeaderMap, headers: &RateLimitHeaders) {
-    // Policy names and numbers are ASCII, so these always parse.
-    if let Ok(value) = HeaderValue::from_str(&headers.policy) {
-        target.insert(RATELIMIT_POLICY, value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&headers.current) {
-        target.insert(RATELIMIT, value);
-    }
+    target.insert(RATELIMIT_POLICY, headers.policy.clone());
+    target.insert(RATELIMIT, headers.current.clone());
 }
 
 /// A request over the key's or the tenant's rate.

@@ -18,11 +18,11 @@ use caravan_core::error::responses::{TooManyRequests, Unauthorized};
 )]
 pub async fn show_whoami(principal: Principal) -> HttpResponse {
     HttpResponse::Ok().json(Whoami {
-        tenant_id: principal.tenant_id.clone(),
-        key_id: principal.key_id.clone(),
-        scopes: principal.scopes.to_vec(),
-        capsule_patterns: principal.capsule_patterns.clone(),
-        plan: principal.plan.clone(),
+        tenant_id: &principal.tenant_id,
+        key_id: &principal.key_id,
+        scopes: principal.scopes,
+        capsule_patterns: &principal.capsule_patterns,
+        plan: &principal.plan,
         operator: principal.operator,
     })
 }
