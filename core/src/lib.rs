@@ -8,6 +8,7 @@ pub mod error;
 pub mod id;
 pub mod plans;
 pub mod principal;
+pub mod random_keys;
 pub mod request_id;
 #[cfg(feature = "testing")]
 pub mod testing;

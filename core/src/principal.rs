@@ -123,18 +123,33 @@ impl FromIterator<Scope> for ScopeSet {
 /// The authenticated caller of a `/v1` request: a cheap, shared handle to its
 /// [`PrincipalDetails`], cloned into every request's extensions.
 #[derive(Debug, Clone)]
-pub struct Principal(Arc<PrincipalDetails>);
+pub struct Principal(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    details: PrincipalDetails,
+    /// The ULIDs of the key and tenant ids, decoded once for the rate limiters.
+    key_ulid: u128,
+    tenant_ulid: u128,
+}
 
 impl Principal {
     pub fn new(details: PrincipalDetails) -> Self {
-        Self(Arc::new(details))
+        let key_ulid = details.key_id.ulid().0;
+        let tenant_ulid = details.tenant_id.ulid().0;
+        Self(Arc::new(Shared { details, key_ulid, tenant_ulid }))
+    }
+
+    /// `(key, tenant)` as 128-bit numbers: compact, allocation-free limiter keys.
+    pub fn limiter_keys(&self) -> (u128, u128) {
+        (self.0.key_ulid, self.0.tenant_ulid)
     }
 }
 
 impl std::ops::Deref for Principal {
     type Target = PrincipalDetails;
     fn deref(&self) -> &PrincipalDetails {
-        &self.0
+        &self.0.details
     }
 }
 

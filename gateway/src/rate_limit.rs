@@ -10,6 +10,7 @@
 use actix_web::http::header::HeaderValue;
 use caravan_core::Principal;
 use caravan_core::plans::{Plan, PlanCatalog};
+use caravan_core::random_keys::RandomKeys;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -19,7 +20,8 @@ use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-type KeyedLimiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+type KeyedLimiter<K> =
+    RateLimiter<K, DefaultKeyedStateStore<K, RandomKeys>, DefaultClock, StateInformationMiddleware>;
 
 /// Every plan's limiters.
 #[derive(Debug)]
@@ -80,8 +82,9 @@ impl RateLimits {
     /// missing from the catalog (it was removed while tenants still use it) is not limited.
     pub fn check(&self, principal: &Principal) -> Option<Decision> {
         let limiters = self.plans.get(&principal.plan)?;
-        let key = limiters.per_key.check(&principal.key_id.ulid().0);
-        let tenant = limiters.per_tenant.check(&principal.tenant_id.ulid().0);
+        let (key_ulid, tenant_ulid) = principal.limiter_keys();
+        let key = limiters.per_key.check(&key_ulid);
+        let tenant = limiters.per_tenant.check(&tenant_ulid);
         let mut current = String::with_capacity(64);
         key.describe(&mut current);
         current.push_str(", ");
@@ -142,7 +145,8 @@ impl<K: Hash + Eq + Clone> Limited<K> {
     fn new(name: &'static str, per_minute: NonZeroU32, burst: NonZeroU32) -> Self {
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
         let policy = Policy { name, burst: burst.get(), period: quota.replenish_interval() };
-        Self { limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(), policy }
+        let limiter = RateLimiter::dashmap_with_hasher(quota, RandomKeys::default());
+        Self { limiter: limiter.with_middleware::<StateInformationMiddleware>(), policy }
     }
 
     fn check(&self, key: &K) -> PolicyState {

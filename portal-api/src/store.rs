@@ -11,6 +11,7 @@ use crate::db::keys::{self, SecretRecord};
 use crate::domain::{PresentedKey, SecretHash, TenantKind, TenantStatus};
 use crate::error::PortalError;
 use caravan_core::id::{ApiKeyId, TenantId};
+use caravan_core::random_keys::RandomKeys;
 use caravan_core::{AuthError, Database, Principal, PrincipalDetails, ScopeSet};
 use chrono::{NaiveDateTime, Utc};
 use std::collections::HashMap;
@@ -27,7 +28,8 @@ const LAST_USED_GRANULARITY_S: i64 = 60;
 pub struct KeyStore {
     database: Database,
     ttl: Duration,
-    cache: RwLock<HashMap<SecretHash, CachedSecret>>,
+    /// Keyed by SHA-256 digests, which need no further hashing.
+    cache: RwLock<HashMap<SecretHash, CachedSecret, RandomKeys>>,
     pending_last_used: Mutex<HashMap<ApiKeyId, NaiveDateTime>>,
 }
 
