@@ -14,3 +14,4 @@ mod keys;
 mod openapi;
 mod operator;
 mod rate_limits;
+mod served;
