@@ -21,6 +21,8 @@ pub enum PortalError {
     InvalidKeyRequest(String),
     #[error("API key {0} is revoked")]
     KeyRevoked(String),
+    #[error("the operator tenant cannot be suspended")]
+    OperatorProtected,
     #[error("the cursor is not valid for this list")]
     InvalidCursor,
     #[error("{0}")]
@@ -44,7 +46,7 @@ impl Problematic for PortalError {
             }
             Self::TenantNotFound(_) | Self::KeyNotFound(_) => ErrorKind::NotFound,
             Self::ScopeEscalation { .. } => ErrorKind::Forbidden,
-            Self::KeyRevoked(_) => ErrorKind::Conflict,
+            Self::KeyRevoked(_) | Self::OperatorProtected => ErrorKind::Conflict,
             Self::InvalidCursor | Self::InvalidPage(_) => ErrorKind::BadRequest,
             Self::Database(error) => error.kind(),
         }
@@ -60,6 +62,7 @@ impl Problematic for PortalError {
             Self::ScopeEscalation { .. } => "scope-escalation",
             Self::InvalidKeyRequest(_) => "invalid-api-key-request",
             Self::KeyRevoked(_) => "api-key-revoked",
+            Self::OperatorProtected => "operator-tenant-protected",
             Self::InvalidCursor => "invalid-cursor",
             Self::InvalidPage(_) => "invalid-page",
             Self::Database(error) => error.slug(),
@@ -76,6 +79,7 @@ impl Problematic for PortalError {
             Self::ScopeEscalation { .. } => "Scope escalation refused",
             Self::InvalidKeyRequest(_) => "Invalid API key request",
             Self::KeyRevoked(_) => "API key revoked",
+            Self::OperatorProtected => "Operator tenant protected",
             Self::InvalidCursor => "Invalid cursor",
             Self::InvalidPage(_) => "Invalid page request",
             Self::Database(error) => error.title(),

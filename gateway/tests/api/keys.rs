@@ -249,6 +249,12 @@ async fn tenants_are_managed_by_the_operator_only() {
         .await
         .expect("json");
 
+    let operator: Value = app.get_as(&app.admin_key, "/v1/whoami").await.json().await.expect("json");
+    let operator_tenant = operator["tenant_id"].as_str().expect("tenant id").to_owned();
+    let suspend_operator = app
+        .patch_as(&app.admin_key, &format!("/v1/tenants/{operator_tenant}"), json!({ "status": "suspended" }))
+        .await;
+    assert_problem(suspend_operator, 409, "operator-tenant-protected").await;
     assert_problem(by_customer_admin, 403, "operator-only").await;
     let body = assert_problem(unknown_plan, 422, "unknown-plan").await;
     assert!(body["detail"].as_str().is_some_and(|detail| detail.contains("free, pro, team")));

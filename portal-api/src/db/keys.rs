@@ -94,7 +94,21 @@ pub fn list(
     query.load(connection)
 }
 
-/// The newest secret's visible prefix of each key.
+/// The newest secret's visible prefix of each of `keys`, in one query.
+pub fn current_prefixes(
+    connection: &mut DbConnection,
+    keys: &[ApiKeyId],
+) -> QueryResult<std::collections::HashMap<ApiKeyId, String>> {
+    let rows: Vec<(ApiKeyId, String)> = api_key_secrets::table
+        .filter(api_key_secrets::key_id.eq_any(keys))
+        .order(api_key_secrets::created_at.asc())
+        .select((api_key_secrets::key_id, api_key_secrets::prefix))
+        .load(connection)?;
+    // Oldest first, so each key ends with its newest secret's prefix.
+    Ok(rows.into_iter().collect())
+}
+
+/// The newest secret's visible prefix of one key.
 pub fn current_prefix(connection: &mut DbConnection, key: &ApiKeyId) -> QueryResult<String> {
     api_key_secrets::table
         .filter(api_key_secrets::key_id.eq(key.clone()))

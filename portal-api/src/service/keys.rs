@@ -158,13 +158,15 @@ pub fn list(
         return Err(PortalError::TenantNotFound(tenant.to_string()));
     }
     let found = keys::list(connection, tenant, cursor, limit)?;
-    found
+    let ids: Vec<ApiKeyId> = found.iter().map(|key| key.id.clone()).collect();
+    let mut prefixes = keys::current_prefixes(connection, &ids)?;
+    Ok(found
         .into_iter()
         .map(|key| {
-            let prefix = keys::current_prefix(connection, &key.id)?;
-            Ok((key, prefix))
+            let prefix = prefixes.remove(&key.id).unwrap_or_default();
+            (key, prefix)
         })
-        .collect()
+        .collect())
 }
 
 pub fn get(

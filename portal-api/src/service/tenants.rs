@@ -103,7 +103,7 @@ pub fn update(
         if TenantKind::from_stored(&before.kind) == TenantKind::Operator
             && changes.status == Some(TenantStatus::Suspended)
         {
-            return Err(PortalError::InvalidKeyRequest("the operator tenant cannot be suspended".to_owned()));
+            return Err(PortalError::OperatorProtected);
         }
         let form = TenantUpdateForm {
             plan: changes.plan.as_deref(),
