@@ -1,5 +1,8 @@
-//! The capsule registry: capsule format, publish pipeline (signature, SBOM, admission policy),
-//! content-addressed blob storage, search and performance ranking.
+//! The capsule registry: the capsule format (manifest, safe unpacking, packing), and, as it
+//! grows, the publish pipeline (signature, SBOM, admission policy), content-addressed blob
+//! storage, search and performance ranking.
+
+pub mod capsule;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -9,5 +12,5 @@ use utoipa::OpenApi;
 #[openapi()]
 pub struct ApiDoc;
 
-/// Mounts this crate's routes; the gateway calls it inside its `/` scope.
+/// Mounts this crate's routes; the gateway calls it inside its `/v1` scope.
 pub fn configure(_config: &mut web::ServiceConfig) {}

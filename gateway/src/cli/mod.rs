@@ -1,5 +1,6 @@
-//! The `caravan` command line: `serve`, `migrate`, `openapi`, `version`, the operator's
-//! `admin` commands (over HTTP) and `audit verify` (on the database).
+//! The `caravan` command line: `serve`, `migrate`, `openapi`, `version`, `pack` for
+//! publishers, the operator's `admin` commands (over HTTP) and `audit verify` (on the
+//! database).
 
 mod admin;
 
@@ -41,6 +42,14 @@ pub enum Command {
     Openapi,
     /// Print the version.
     Version,
+    /// Pack a directory (with capsule.toml, README.md and its payload) into a capsule file.
+    Pack {
+        /// The capsule's directory.
+        directory: PathBuf,
+        /// Where to write the bundle; `<publisher>-<name>-<version>.capsule` by default.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Operator commands against a running server's API.
     Admin(admin::AdminArgs),
     /// The audit log.
@@ -62,6 +71,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Openapi => print(caravan_openapi::to_committed_json(&crate::openapi_document())?.trim_end()),
         Command::Migrate => migrate(&load_settings(&cli)?),
         Command::Serve => serve(load_settings(&cli)?),
+        Command::Pack { directory, output } => pack(&directory, output),
         Command::Admin(args) => print(&serde_json::to_string_pretty(&admin::run(args)?)?),
         Command::Audit(AuditCommand::Verify) => verify_audit(&load_settings(&cli)?),
     }
@@ -114,6 +124,31 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
         return print("no pending migrations");
     }
     print(&applied.iter().map(|name| format!("applied {name}")).collect::<Vec<_>>().join("\n"))
+}
+
+fn pack(directory: &std::path::Path, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let limits = caravan_registry::capsule::BundleLimits::default();
+    let (bytes, capsule) = caravan_registry::capsule::pack_directory(directory, &limits)
+        .with_context(|| format!("cannot pack {}", directory.display()))?;
+    let manifest = &capsule.manifest;
+    let output = output.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "{}-{}-{}.capsule",
+            manifest.name.publisher(),
+            manifest.name.name(),
+            manifest.version
+        ))
+    });
+    std::fs::write(&output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
+    print(&format!(
+        "packed {}@{} into {} ({} bytes, {} files)\n{}",
+        manifest.name,
+        manifest.version,
+        output.display(),
+        capsule.size,
+        capsule.files.paths().count(),
+        capsule.digest
+    ))
 }
 
 fn verify_audit(settings: &Settings) -> anyhow::Result<()> {

@@ -32,6 +32,32 @@ fn openapi_prints_the_committed_document() {
 }
 
 #[test]
+fn pack_makes_a_reproducible_capsule_of_the_echo_fixture() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/capsules/echo");
+    let pack = |name: &str| {
+        let path = out.path().join(name);
+        let result = output_of(
+            Command::new(env!("CARGO_BIN_EXE_caravan")).args(["pack", fixture, "--output"]).arg(&path),
+        );
+        (result, std::fs::read(path).unwrap_or_default())
+    };
+
+    let ((ok, stdout, stderr), first) = pack("one.capsule");
+    let (_, second) = pack("two.capsule");
+    let (broken_ok, _, broken) =
+        output_of(Command::new(env!("CARGO_BIN_EXE_caravan")).args(["pack", "/nonexistent"]));
+
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("packed acme/echo@1.0.0"), "{stdout}");
+    assert!(stdout.contains("sha256:"), "{stdout}");
+    assert!(!first.is_empty());
+    assert_eq!(first, second, "the same directory packs to the same bytes");
+    assert!(!broken_ok);
+    assert!(broken.contains("/nonexistent"), "{broken}");
+}
+
+#[test]
 fn migrate_applies_pending_migrations_once() {
     let database = TestDatabase::create();
     let data_dir = tempfile::tempdir().expect("tempdir");
