@@ -165,6 +165,10 @@ pub struct PrincipalDetails {
     pub plan: String,
     /// True when the key belongs to the operator tenant.
     pub operator: bool,
+    /// When the key stops working, if ever; keys it creates must not outlive it.
+    pub expires_at: Option<chrono::NaiveDateTime>,
+    /// A `cvn_test_` key, which may not create live keys.
+    pub test_environment: bool,
 }
 
 impl PrincipalDetails {

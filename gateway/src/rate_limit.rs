@@ -84,27 +84,31 @@ impl RateLimits {
         let limiters = self.plans.get(&principal.plan)?;
         let (key_ulid, tenant_ulid) = principal.limiter_keys();
         let key = limiters.per_key.check(&key_ulid);
-        let tenant = limiters.per_tenant.check(&tenant_ulid);
+        // A request the key's limit refuses must not spend the tenant's budget too, or one
+        // runaway key would starve its tenant's other keys.
+        let tenant = key.retry_after.is_none().then(|| limiters.per_tenant.check(&tenant_ulid));
         let mut current = String::with_capacity(64);
         key.describe(&mut current);
-        current.push_str(", ");
-        tenant.describe(&mut current);
+        if let Some(tenant) = &tenant {
+            current.push_str(", ");
+            tenant.describe(&mut current);
+        }
         let headers = RateLimitHeaders {
             policy: limiters.policy_header.clone(),
             // Policy names and numbers are ASCII: always a valid header value.
             current: HeaderValue::from_str(&current).unwrap_or(HeaderValue::from_static("")),
         };
-        let violated: Vec<&'static str> = [&key, &tenant]
-            .into_iter()
-            .filter(|state| state.retry_after.is_some())
-            .map(|state| state.policy.name)
-            .collect();
-        if violated.is_empty() {
+        let refusal = match &tenant {
+            None => Some(&key),
+            Some(tenant) if tenant.retry_after.is_some() => Some(tenant),
+            Some(_) => None,
+        };
+        let Some(refusal) = refusal else {
             return Some(Decision::Allowed(headers));
-        }
-        let wait = key.retry_after.max(tenant.retry_after).unwrap_or_default();
-        let retry_after_s = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        Some(Decision::Limited { headers, retry_after_s: retry_after_s.max(1), violated })
+        };
+        let wait = refusal.retry_after.unwrap_or_default();
+        let retry_after_s = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        Some(Decision::Limited { headers, retry_after_s, violated: vec![refusal.policy.name] })
     }
 
     /// Drops the state of keys and tenants whose limits are whole again, and returns how
@@ -210,6 +214,8 @@ mod tests {
             capsule_patterns: Vec::new(),
             plan: "tiny".to_owned(),
             operator: false,
+            expires_at: None,
+            test_environment: false,
         })
     }
 
@@ -231,10 +237,9 @@ mod tests {
         };
         assert_eq!(violated, ["key"]);
         assert_eq!(retry_after_s, 1);
-        assert!(
-            headers.current.to_str().unwrap_or_default().starts_with(r#""key";r=0;t=2"#),
-            "{:?}",
-            headers.current
+        assert_eq!(
+            headers.current, r#""key";r=0;t=2"#,
+            "a refused request spends nothing of the tenant's budget"
         );
     }
 
@@ -252,6 +257,24 @@ mod tests {
         assert_eq!(limits.purge(), 100, "fresh state is kept");
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(limits.purge(), 0, "state that is whole again is dropped");
+    }
+
+    #[test]
+    fn a_runaway_key_does_not_spend_its_tenants_budget() {
+        let plans = PlanCatalog::parse(
+            "[plans.tiny]\nname='Tiny'\nkey_requests_per_minute=1\nkey_burst=1\ntenant_requests_per_minute=1\ntenant_burst=2\n",
+        )
+        .expect("plans");
+        let limits = RateLimits::new(&plans);
+        let runaway = principal();
+        let sibling = Principal::new(PrincipalDetails { key_id: ApiKeyId::new(), ..(*runaway).clone() });
+
+        assert!(matches!(limits.check(&runaway), Some(Decision::Allowed(_))));
+        for _ in 0..5 {
+            assert!(matches!(limits.check(&runaway), Some(Decision::Limited { .. })));
+        }
+
+        assert!(matches!(limits.check(&sibling), Some(Decision::Allowed(_))), "the tenant still has budget");
     }
 
     #[test]

@@ -8,19 +8,24 @@
 //! `last_used_at` is written in batches by [`KeyStore::flush_last_used`], not per request.
 
 use crate::db::keys::{self, SecretRecord};
-use crate::domain::{PresentedKey, SecretHash, TenantKind, TenantStatus};
+use crate::domain::{Environment, PresentedKey, SecretHash, TenantKind, TenantStatus};
 use crate::error::PortalError;
 use caravan_core::id::{ApiKeyId, TenantId};
 use caravan_core::random_keys::RandomKeys;
 use caravan_core::{AuthError, Database, Principal, PrincipalDetails, ScopeSet};
 use chrono::{NaiveDateTime, Utc};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Above this many cached secrets, stale entries are dropped before adding another.
 const MAX_CACHED: usize = 100_000;
+/// Unknown secrets are remembered this long, so a flood of made-up keys costs one
+/// database query per distinct key per interval, not one per request.
+const REJECTED_TTL: Duration = Duration::from_secs(5);
+/// At most this many unknown secrets are remembered.
+const MAX_REJECTED: usize = 100_000;
 /// `last_used_at` is precise to this many seconds.
 const LAST_USED_GRANULARITY_S: i64 = 60;
 
@@ -30,6 +35,11 @@ pub struct KeyStore {
     ttl: Duration,
     /// Keyed by SHA-256 digests, which need no further hashing.
     cache: RwLock<HashMap<SecretHash, CachedSecret, RandomKeys>>,
+    /// Digests of well-formed secrets that match no key, with when they were looked up.
+    rejected: RwLock<HashMap<SecretHash, Instant, RandomKeys>>,
+    /// Bumped by every eviction, under the cache's write lock. A lookup that started
+    /// before an eviction must not put its (possibly stale) answer into the cache.
+    generation: AtomicU64,
     pending_last_used: Mutex<HashMap<ApiKeyId, NaiveDateTime>>,
 }
 
@@ -47,7 +57,14 @@ struct CachedSecret {
 
 impl KeyStore {
     pub fn new(database: Database, ttl: Duration) -> Self {
-        Self { database, ttl, cache: RwLock::default(), pending_last_used: Mutex::default() }
+        Self {
+            database,
+            ttl,
+            cache: RwLock::default(),
+            rejected: RwLock::default(),
+            generation: AtomicU64::new(0),
+            pending_last_used: Mutex::default(),
+        }
     }
 
     /// The answer from memory alone, when it has one: a malformed key, or a key whose
@@ -71,6 +88,7 @@ impl KeyStore {
         if let Some(outcome) = self.check_cached(&hash, now) {
             return Ok(outcome?);
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let prefix = presented.prefix();
         let candidates = self
             .database
@@ -78,18 +96,35 @@ impl KeyStore {
             .await?;
         let record = candidates.into_iter().find(|record| hash.matches_stored(&record.secret_hash));
         let Some(record) = record else {
+            self.remember_rejected(hash);
             return Err(AuthError::InvalidKey.into());
         };
         let cached = CachedSecret::from_record(record);
         let outcome = self.admit(&cached, now);
-        self.remember(hash, cached);
+        self.remember(hash, cached, generation);
         Ok(outcome?)
     }
 
     fn check_cached(&self, hash: &SecretHash, now: NaiveDateTime) -> Option<Result<Principal, AuthError>> {
         let cache = self.cache.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let cached = cache.get(hash).filter(|cached| cached.loaded_at.elapsed() < self.ttl)?;
-        Some(self.admit(cached, now))
+        if let Some(cached) = cache.get(hash).filter(|cached| cached.loaded_at.elapsed() < self.ttl) {
+            return Some(self.admit(cached, now));
+        }
+        drop(cache);
+        let rejected = self.rejected.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let recent = rejected.get(hash).is_some_and(|at| at.elapsed() < REJECTED_TTL);
+        recent.then_some(Err(AuthError::InvalidKey))
+    }
+
+    fn remember_rejected(&self, hash: SecretHash) {
+        let mut rejected = self.rejected.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if rejected.len() >= MAX_REJECTED {
+            rejected.retain(|_, at| at.elapsed() < REJECTED_TTL);
+            if rejected.len() >= MAX_REJECTED {
+                rejected.clear();
+            }
+        }
+        rejected.insert(hash, Instant::now());
     }
 
     fn admit(&self, cached: &CachedSecret, now: NaiveDateTime) -> Result<Principal, AuthError> {
@@ -123,8 +158,12 @@ impl KeyStore {
         }
     }
 
-    fn remember(&self, hash: SecretHash, cached: CachedSecret) {
+    /// Caches a lookup unless an eviction happened since it started (`generation`).
+    fn remember(&self, hash: SecretHash, cached: CachedSecret, generation: u64) {
         let mut cache = self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
         if cache.len() >= MAX_CACHED {
             cache.retain(|_, entry| entry.loaded_at.elapsed() < self.ttl);
             if cache.len() >= MAX_CACHED {
@@ -134,15 +173,19 @@ impl KeyStore {
         cache.insert(hash, cached);
     }
 
-    /// Evicts every cached secret of `key`: its next request is checked afresh.
+    /// Evicts every cached secret of `key`: its next request is checked afresh. Call it
+    /// right after the change commits, in the same blocking task, so a client that
+    /// disconnects cannot leave the change committed and the cache stale.
     pub fn forget_key(&self, key: &ApiKeyId) {
         let mut cache = self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
         cache.retain(|_, cached| &cached.principal.key_id != key);
     }
 
     /// Evicts every cached secret of `tenant` (after a suspension or plan change).
     pub fn forget_tenant(&self, tenant: &TenantId) {
         let mut cache = self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
         cache.retain(|_, cached| &cached.principal.tenant_id != tenant);
     }
 
@@ -176,6 +219,8 @@ impl CachedSecret {
             capsule_patterns: key.capsule_patterns.split_whitespace().map(str::to_owned).collect(),
             plan: record.tenant_plan,
             operator: TenantKind::from_stored(&record.tenant_kind) == TenantKind::Operator,
+            expires_at: key.expires_at,
+            test_environment: Environment::parse(&key.environment) == Some(Environment::Test),
         });
         Self {
             principal,

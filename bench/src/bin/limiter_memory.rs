@@ -30,6 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             capsule_patterns: Vec::new(),
             plan: "pro".to_owned(),
             operator: false,
+            expires_at: None,
+            test_environment: false,
         });
         if matches!(limits.check(&principal), Some(Decision::Limited { .. })) {
             refused += 1;

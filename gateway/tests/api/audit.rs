@@ -70,3 +70,18 @@ async fn the_audit_log_pages_with_a_cursor() {
     assert_eq!(second["data"][0]["sequence"], 4);
     assert_problem(app.get_as(&app.admin_key, "/v1/audit?cursor=abc").await, 400, "invalid-cursor").await;
 }
+
+#[actix_web::test]
+async fn an_update_that_changes_nothing_writes_nothing() {
+    let app = spawn_app().await;
+    let tenant = app.create_tenant("pro", &["registry:read"]).await;
+    let before: Value = app.get_as(&app.admin_key, "/v1/audit").await.json().await.expect("json");
+
+    let empty = app.patch_as(&app.admin_key, &format!("/v1/tenants/{}", tenant.id), json!({})).await;
+    let same =
+        app.patch_as(&app.admin_key, &format!("/v1/tenants/{}", tenant.id), json!({ "plan": "pro" })).await;
+    let after: Value = app.get_as(&app.admin_key, "/v1/audit").await.json().await.expect("json");
+
+    assert_eq!((empty.status().as_u16(), same.status().as_u16()), (200, 200));
+    assert_eq!(before["data"].as_array().map(Vec::len), after["data"].as_array().map(Vec::len));
+}

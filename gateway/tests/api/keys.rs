@@ -268,3 +268,69 @@ async fn tenants_are_managed_by_the_operator_only() {
 async fn tokio_sleep(duration: Duration) {
     actix_web::rt::time::sleep(duration).await;
 }
+
+#[actix_web::test]
+async fn a_namespace_restricted_key_cannot_rotate_or_revoke_a_wider_publisher() {
+    let app = spawn_app().await;
+    let tenant = app.create_tenant("pro", &["keys:manage"]).await;
+    let (restricted, _) = app
+        .create_key_for(
+            &app.admin_key,
+            Some(&tenant.id),
+            &["keys:manage", "registry:publish"],
+            json!({ "capsule_patterns": ["acme/*"] }),
+        )
+        .await;
+    let (_, wider_id) =
+        app.create_key_for(&app.admin_key, Some(&tenant.id), &["registry:publish"], json!({})).await;
+
+    let rotate_wider = app.post_as(&restricted, &format!("/v1/keys/{wider_id}/rotate"), json!({})).await;
+    let revoke_wider = app.post_as(&restricted, &format!("/v1/keys/{wider_id}/revoke"), json!({})).await;
+    let without_publish =
+        app.post_as(&restricted, "/v1/keys", json!({ "name": "x", "scopes": ["keys:manage"] })).await;
+
+    assert_problem(rotate_wider, 403, "scope-escalation").await;
+    assert_problem(revoke_wider, 403, "scope-escalation").await;
+    assert_eq!(without_publish.status(), 201, "patterns do not restrict keys without publish or yank");
+}
+
+#[actix_web::test]
+async fn a_key_cannot_mint_a_key_that_outlives_it_or_reaches_the_live_environment() {
+    let app = spawn_app().await;
+    let tenant = app.create_tenant("pro", &["keys:manage"]).await;
+    let in_an_hour = chrono::Utc::now() + chrono::Duration::hours(1);
+    let (expiring, _) = app
+        .create_key_for(
+            &app.admin_key,
+            Some(&tenant.id),
+            &["keys:manage"],
+            json!({ "expires_at": in_an_hour }),
+        )
+        .await;
+    let (test_key, _) = app
+        .create_key_for(&app.admin_key, Some(&tenant.id), &["keys:manage"], json!({ "environment": "test" }))
+        .await;
+
+    let forever = app.post_as(&expiring, "/v1/keys", json!({ "name": "x", "scopes": ["keys:manage"] })).await;
+    let sooner = app
+        .post_as(
+            &expiring,
+            "/v1/keys",
+            json!({ "name": "x", "scopes": ["keys:manage"], "expires_at": in_an_hour }),
+        )
+        .await;
+    let live_from_test =
+        app.post_as(&test_key, "/v1/keys", json!({ "name": "x", "scopes": ["keys:manage"] })).await;
+    let test_from_test = app
+        .post_as(
+            &test_key,
+            "/v1/keys",
+            json!({ "name": "x", "scopes": ["keys:manage"], "environment": "test" }),
+        )
+        .await;
+
+    assert_problem(forever, 422, "invalid-api-key-request").await;
+    assert_eq!(sooner.status(), 201);
+    assert_problem(live_from_test, 403, "scope-escalation").await;
+    assert_eq!(test_from_test.status(), 201);
+}

@@ -11,7 +11,7 @@ use caravan_core::audit::{self, AuditRecord};
 use caravan_core::db::{DbConnection, write_transaction};
 use caravan_core::id::{ApiKeyId, TenantId};
 use caravan_core::{Principal, Scope, ScopeSet};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, SubsecRound, Utc};
 use serde_json::json;
 
 /// The longest rotation grace: a week.
@@ -54,11 +54,23 @@ pub fn create(
     }
     refuse_escalation(actor, scopes)?;
     let patterns = capsule_patterns(&request.capsule_patterns, scopes)?;
-    refuse_pattern_escalation(actor, &patterns)?;
+    refuse_pattern_escalation(actor, scopes, &patterns)?;
+    if actor.test_environment && request.environment == Environment::Live {
+        return Err(PortalError::ScopeEscalation { missing: vec!["the live environment".to_owned()] });
+    }
     let now = Utc::now().naive_utc();
-    let expires_at = request.expires_at.map(|at| at.naive_utc());
+    // Both backends store microseconds; compare and store at that precision.
+    let expires_at = request.expires_at.map(|at| at.naive_utc().trunc_subsecs(6));
     if expires_at.is_some_and(|at| at <= now) {
         return Err(PortalError::InvalidKeyRequest("expires_at must be in the future".to_owned()));
+    }
+    if let Some(limit) = actor.expires_at
+        && expires_at.is_none_or(|at| at > limit)
+    {
+        return Err(PortalError::InvalidKeyRequest(format!(
+            "this key expires at {}; a key it creates must expire no later (set expires_at)",
+            limit.and_utc()
+        )));
     }
 
     write_transaction(connection, |connection| {
@@ -197,7 +209,7 @@ pub fn rotate(
     }
     write_transaction(connection, |connection| {
         let key = visible_key(connection, actor, id)?;
-        refuse_escalation(actor, ScopeSet::from_stored(&key.scopes))?;
+        refuse_escalation_over(actor, &key)?;
         if key.revoked_at.is_some() {
             return Err(PortalError::KeyRevoked(id.to_string()));
         }
@@ -243,7 +255,7 @@ pub fn revoke(
     actor.require(Scope::KeysManage)?;
     write_transaction(connection, |connection| {
         let key = visible_key(connection, actor, id)?;
-        refuse_escalation(actor, ScopeSet::from_stored(&key.scopes))?;
+        refuse_escalation_over(actor, &key)?;
         let key = if key.revoked_at.is_some() {
             key
         } else {
@@ -289,8 +301,24 @@ fn refuse_escalation(actor: &Principal, wanted: ScopeSet) -> Result<(), PortalEr
     Err(PortalError::ScopeEscalation { missing })
 }
 
-fn refuse_pattern_escalation(actor: &Principal, wanted: &[String]) -> Result<(), PortalError> {
-    if actor.capsule_patterns.is_empty() {
+/// Acting on an existing key (rotate, revoke) needs the same reach as creating it would.
+fn refuse_escalation_over(actor: &Principal, key: &ApiKey) -> Result<(), PortalError> {
+    let scopes = ScopeSet::from_stored(&key.scopes);
+    refuse_escalation(actor, scopes)?;
+    let patterns: Vec<String> = key.capsule_patterns.split_whitespace().map(str::to_owned).collect();
+    refuse_pattern_escalation(actor, scopes, &patterns)
+}
+
+/// Capsule patterns only restrict publish and yank: a key without them reaches no
+/// capsule that patterns could limit, whatever its patterns say.
+fn refuse_pattern_escalation(
+    actor: &Principal,
+    wanted_scopes: ScopeSet,
+    wanted: &[String],
+) -> Result<(), PortalError> {
+    let restricted_scopes =
+        wanted_scopes.contains(Scope::RegistryPublish) || wanted_scopes.contains(Scope::RegistryYank);
+    if actor.capsule_patterns.is_empty() || !restricted_scopes {
         return Ok(());
     }
     let covered = !wanted.is_empty()

@@ -105,6 +105,11 @@ pub fn update(
         {
             return Err(PortalError::OperatorProtected);
         }
+        let same_plan = changes.plan.as_ref().is_none_or(|plan| *plan == before.plan);
+        let same_status = changes.status.is_none_or(|status| status.as_str() == before.status);
+        if same_plan && same_status {
+            return Ok(before);
+        }
         let form = TenantUpdateForm {
             plan: changes.plan.as_deref(),
             status: changes.status.map(TenantStatus::as_str),

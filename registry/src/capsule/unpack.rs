@@ -1,11 +1,12 @@
 //! Safe unpacking into memory. Nothing touches the file system: entries are read into a
 //! map after each is checked. Refused: oversize bundles, more than `max_entries` entries,
 //! more than `max_unpacked_bytes` after decompression (bombs), absolute paths and `..`,
-//! links, devices and other special files, duplicate paths, and truncated or corrupt
-//! gzip or tar data.
+//! links, devices and other special files, duplicate paths, truncated or corrupt gzip or
+//! tar data (the gzip trailer's checksum is verified and the tar must end with its
+//! end-of-archive marker), and anything after the end of the archive.
 
 use super::CapsuleError;
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path};
@@ -88,7 +89,30 @@ pub fn unpack(bundle: &[u8], limits: &BundleLimits) -> Result<UnpackedBundle, Ca
         entry.read_to_end(&mut content).map_err(|error| corrupt(&error, limits))?;
         unpacked.files.insert(path, content);
     }
+    check_end(archive.into_inner(), limits)?;
     Ok(unpacked)
+}
+
+/// The tar reader stops at the first zero block, or at a clean end of input. What must
+/// follow is the rest of the end-of-archive marker (more zero blocks) and then the end of
+/// the gzip stream, whose checksum the decoder verifies as it reaches it; no byte may
+/// follow that stream.
+fn check_end(
+    mut rest: BombGuard<std::io::Take<GzDecoder<&[u8]>>>,
+    limits: &BundleLimits,
+) -> Result<(), CapsuleError> {
+    let mut tail = Vec::new();
+    rest.read_to_end(&mut tail).map_err(|error| corrupt(&error, limits))?;
+    if tail.is_empty() {
+        return Err(CapsuleError::Corrupt("the archive has no end-of-archive marker".to_owned()));
+    }
+    if tail.iter().any(|byte| *byte != 0) {
+        return Err(CapsuleError::Corrupt("data follows the end of the archive".to_owned()));
+    }
+    if !rest.inner.into_inner().into_inner().is_empty() {
+        return Err(CapsuleError::Corrupt("data follows the end of the gzip stream".to_owned()));
+    }
+    Ok(())
 }
 
 /// `./a/b` and `a//b` become `a/b`; absolute paths, `..` and empty paths are refused.
@@ -233,6 +257,39 @@ mod tests {
         let tiny = BundleLimits { max_bundle_bytes: 10, ..limits() };
         assert!(matches!(unpack(&bytes, &few), Err(CapsuleError::TooManyEntries { limit: 10 })));
         assert!(matches!(unpack(&bytes, &tiny), Err(CapsuleError::BundleTooLarge { .. })));
+    }
+
+    #[test]
+    fn a_missing_end_marker_trailing_data_and_a_bad_checksum_are_corrupt() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_cksum();
+        tar.append_data(&mut header, "capsule.toml", &b"x"[..]).expect("append");
+        let without_end = tar.get_ref().clone();
+        let complete = tar.into_inner().expect("tar");
+        let gzip = |bytes: &[u8]| {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+            encoder.write_all(bytes).expect("write");
+            encoder.finish().expect("gzip")
+        };
+        let mut smuggled = complete.clone();
+        smuggled.extend_from_slice(b"hidden payload");
+        let mut trailing_gzip = gzip(&complete);
+        trailing_gzip.extend_from_slice(b"more");
+        let mut bad_checksum = gzip(&complete);
+        let crc_at = bad_checksum.len() - 8;
+        bad_checksum[crc_at] ^= 0xff;
+
+        assert!(unpack(&gzip(&complete), &limits()).is_ok());
+        for (case, bytes) in [
+            ("no end marker", gzip(&without_end)),
+            ("data after the archive", gzip(&smuggled)),
+            ("data after the gzip stream", trailing_gzip),
+            ("bad gzip checksum", bad_checksum),
+        ] {
+            assert!(matches!(unpack(&bytes, &limits()), Err(CapsuleError::Corrupt(_))), "{case}");
+        }
     }
 
     #[test]

@@ -32,9 +32,15 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     let id = super::super::path_id(&path, ApiKeyId::parse, PortalError::KeyNotFound)?;
     let context = super::super::context(&identity);
-    let target = id.clone();
-    let (key, prefix) =
-        database.run(move |connection| keys::revoke(connection, &principal, &target, &context)).await?;
-    key_store.forget_key(&id);
+    // Evict in the same blocking task as the commit: a client that disconnects cannot
+    // leave the revocation committed and the cache stale.
+    let store = key_store.into_inner();
+    let (key, prefix) = database
+        .run(move |connection| {
+            let revoked = keys::revoke(connection, &principal, &id, &context)?;
+            store.forget_key(&id);
+            Ok::<_, PortalError>(revoked)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(KeyView::new(key, prefix)))
 }

@@ -48,11 +48,14 @@ pub async fn rotate_key(
     let id = super::super::path_id(&path, ApiKeyId::parse, PortalError::KeyNotFound)?;
     let context = super::super::context(&identity);
     let grace = body.grace_period_s;
-    let target = id.clone();
+    let store = key_store.into_inner();
     let issued = database
-        .run(move |connection| keys::rotate(connection, &principal, &target, grace, &context))
+        .run(move |connection| {
+            let issued = keys::rotate(connection, &principal, &id, grace, &context)?;
+            store.forget_key(&id);
+            Ok::<_, PortalError>(issued)
+        })
         .await?;
-    key_store.forget_key(&id);
     let secret = issued.secret.reveal().to_owned();
     Ok(HttpResponse::Ok().json(CreatedKey { key: KeyView::new(issued.key, issued.prefix), secret }))
 }

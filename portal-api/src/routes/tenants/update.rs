@@ -52,13 +52,14 @@ pub async fn update_tenant(
     let body = body.into_inner();
     let context = super::super::context(&identity);
     let plans = plans.into_inner();
-    let target = id.clone();
+    let store = key_store.into_inner();
     let tenant = database
         .run(move |connection| {
             let changes = TenantChanges { plan: body.plan, status: body.status };
-            tenants::update(connection, &principal, &plans, &target, changes, &context)
+            let updated = tenants::update(connection, &principal, &plans, &id, changes, &context)?;
+            store.forget_tenant(&id);
+            Ok::<_, PortalError>(updated)
         })
         .await?;
-    key_store.forget_tenant(&id);
     Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
 }
