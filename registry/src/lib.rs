@@ -1,8 +1,9 @@
-//! The capsule registry: the capsule format (manifest, safe unpacking, packing), and, as it
-//! grows, the publish pipeline (signature, SBOM, admission policy), content-addressed blob
+//! The capsule registry: the capsule format (manifest, safe unpacking, packing), publisher
+//! signatures (cosign- and openssl-compatible), and, as it grows, the publish pipeline (signature, SBOM, admission policy), content-addressed blob
 //! storage, search and performance ranking.
 
 pub mod capsule;
+pub mod signing;
 
 use actix_web::web;
 use utoipa::OpenApi;

@@ -3,6 +3,7 @@
 //! database).
 
 mod admin;
+mod publisher;
 
 use crate::config::{LogFormat, Settings};
 use crate::{Application, telemetry};
@@ -50,6 +51,31 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Make an ECDSA P-256 key pair for signing capsules: PREFIX.key (private, mode 0600)
+    /// and PREFIX.pub (to register with the registry).
+    Keygen {
+        #[arg(long, default_value = "caravan")]
+        prefix: PathBuf,
+    },
+    /// Sign a capsule file; writes the base64 signature to FILE.sig.
+    Sign {
+        /// PKCS#8 PEM private key, as made by `caravan keygen` or `openssl genpkey`.
+        #[arg(long)]
+        key: PathBuf,
+        file: PathBuf,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Check a capsule file offline: safe to unpack, valid manifest, signature by KEY.
+    Verify {
+        /// PEM public key.
+        #[arg(long)]
+        key: PathBuf,
+        file: PathBuf,
+        /// The signature; FILE.sig by default.
+        #[arg(long)]
+        signature: Option<PathBuf>,
+    },
     /// Operator commands against a running server's API.
     Admin(admin::AdminArgs),
     /// The audit log.
@@ -72,6 +98,9 @@ pub fn run() -> anyhow::Result<()> {
         Command::Migrate => migrate(&load_settings(&cli)?),
         Command::Serve => serve(load_settings(&cli)?),
         Command::Pack { directory, output } => pack(&directory, output),
+        Command::Keygen { prefix } => publisher::keygen(&prefix),
+        Command::Sign { key, file, output } => publisher::sign(&key, &file, output),
+        Command::Verify { key, file, signature } => publisher::verify(&key, &file, signature),
         Command::Admin(args) => print(&serde_json::to_string_pretty(&admin::run(args)?)?),
         Command::Audit(AuditCommand::Verify) => verify_audit(&load_settings(&cli)?),
     }
@@ -170,7 +199,7 @@ fn verify_audit(settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-fn print(text: &str) -> anyhow::Result<()> {
+pub(crate) fn print(text: &str) -> anyhow::Result<()> {
     writeln!(std::io::stdout().lock(), "{text}")?;
     Ok(())
 }

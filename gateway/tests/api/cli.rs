@@ -58,6 +58,39 @@ fn pack_makes_a_reproducible_capsule_of_the_echo_fixture() {
 }
 
 #[test]
+fn a_publisher_signs_a_packed_capsule_and_verifies_it_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/capsules/echo");
+    let caravan = |args: &[&str]| {
+        output_of(Command::new(env!("CARGO_BIN_EXE_caravan")).current_dir(dir.path()).args(args))
+    };
+
+    let (keygen_ok, _, keygen_err) = caravan(&["keygen", "--prefix", "acme"]);
+    let (again_ok, _, _) = caravan(&["keygen", "--prefix", "acme"]);
+    caravan(&["pack", fixture, "--output", "echo.capsule"]);
+    let (sign_ok, _, sign_err) = caravan(&["sign", "--key", "acme.key", "echo.capsule"]);
+    let (verify_ok, verified, verify_err) = caravan(&["verify", "--key", "acme.pub", "echo.capsule"]);
+    let mut tampered = std::fs::read(dir.path().join("echo.capsule")).expect("bundle");
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    std::fs::write(dir.path().join("tampered.capsule"), tampered).expect("write");
+    let (tampered_ok, _, tampered_err) =
+        caravan(&["verify", "--key", "acme.pub", "tampered.capsule", "--signature", "echo.capsule.sig"]);
+
+    assert!(keygen_ok, "{keygen_err}");
+    assert!(!again_ok, "keygen never overwrites a key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("acme.key")).expect("key").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(sign_ok, "{sign_err}");
+    assert!(verify_ok, "{verify_err}");
+    assert!(verified.starts_with("verified acme/echo@1.0.0"), "{verified}");
+    assert!(!tampered_ok);
+    assert!(!tampered_err.is_empty());
+}
+
+#[test]
 fn migrate_applies_pending_migrations_once() {
     let database = TestDatabase::create();
     let data_dir = tempfile::tempdir().expect("tempdir");
