@@ -156,6 +156,11 @@ prefixed_id!(
     AuditEventId, "aud"
 );
 
+prefixed_id!(
+    /// Identifies a publisher's registered signing key.
+    PublisherKeyId, "pkey"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

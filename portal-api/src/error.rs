@@ -23,6 +23,20 @@ pub enum PortalError {
     KeyRevoked(String),
     #[error("the operator tenant cannot be suspended")]
     OperatorProtected,
+    #[error("`{0}` is not a namespace: 1 to 64 characters of a-z, 0-9 and inner `-`")]
+    InvalidNamespace(String),
+    #[error("namespace `{0}` belongs to another tenant")]
+    NamespaceTaken(String),
+    #[error("namespace `{0}` not found")]
+    NamespaceNotFound(String),
+    #[error("publisher key {0} not found")]
+    PublisherKeyNotFound(String),
+    #[error(transparent)]
+    PublicKey(#[from] caravan_registry::signing::SigningError),
+    #[error("this public key is registered for `{0}` already")]
+    PublisherKeyExists(String),
+    #[error("namespace `{0}` is outside this key's capsule patterns")]
+    OutsidePatterns(String),
     #[error("the cursor is not valid for this list")]
     InvalidCursor,
     #[error("{0}")]
@@ -47,6 +61,11 @@ impl Problematic for PortalError {
             Self::TenantNotFound(_) | Self::KeyNotFound(_) => ErrorKind::NotFound,
             Self::ScopeEscalation { .. } => ErrorKind::Forbidden,
             Self::KeyRevoked(_) | Self::OperatorProtected => ErrorKind::Conflict,
+            Self::InvalidNamespace(_) => ErrorKind::Unprocessable,
+            Self::NamespaceTaken(_) | Self::PublisherKeyExists(_) => ErrorKind::Conflict,
+            Self::NamespaceNotFound(_) | Self::PublisherKeyNotFound(_) => ErrorKind::NotFound,
+            Self::PublicKey(error) => error.kind(),
+            Self::OutsidePatterns(_) => ErrorKind::Forbidden,
             Self::InvalidCursor | Self::InvalidPage(_) => ErrorKind::BadRequest,
             Self::Database(error) => error.kind(),
         }
@@ -63,6 +82,13 @@ impl Problematic for PortalError {
             Self::InvalidKeyRequest(_) => "invalid-api-key-request",
             Self::KeyRevoked(_) => "api-key-revoked",
             Self::OperatorProtected => "operator-tenant-protected",
+            Self::InvalidNamespace(_) => "invalid-namespace",
+            Self::NamespaceTaken(_) => "namespace-taken",
+            Self::NamespaceNotFound(_) => "namespace-not-found",
+            Self::PublisherKeyNotFound(_) => "publisher-key-not-found",
+            Self::PublicKey(error) => error.slug(),
+            Self::PublisherKeyExists(_) => "publisher-key-exists",
+            Self::OutsidePatterns(_) => "outside-capsule-patterns",
             Self::InvalidCursor => "invalid-cursor",
             Self::InvalidPage(_) => "invalid-page",
             Self::Database(error) => error.slug(),
@@ -80,6 +106,13 @@ impl Problematic for PortalError {
             Self::InvalidKeyRequest(_) => "Invalid API key request",
             Self::KeyRevoked(_) => "API key revoked",
             Self::OperatorProtected => "Operator tenant protected",
+            Self::InvalidNamespace(_) => "Invalid namespace",
+            Self::NamespaceTaken(_) => "Namespace taken",
+            Self::NamespaceNotFound(_) => "Namespace not found",
+            Self::PublisherKeyNotFound(_) => "Publisher key not found",
+            Self::PublicKey(error) => error.title(),
+            Self::PublisherKeyExists(_) => "Publisher key exists",
+            Self::OutsidePatterns(_) => "Outside capsule patterns",
             Self::InvalidCursor => "Invalid cursor",
             Self::InvalidPage(_) => "Invalid page request",
             Self::Database(error) => error.title(),

@@ -139,3 +139,39 @@ pub struct Whoami<'a> {
     /// True for the operator tenant's keys.
     pub operator: bool,
 }
+
+/// A public key that signs a namespace's capsules.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublisherKeyView {
+    pub id: caravan_core::id::PublisherKeyId,
+    pub namespace: String,
+    pub name: String,
+    /// `sha256:` of the key's DER encoding.
+    pub fingerprint: String,
+    pub public_key_pem: String,
+    /// `active` keys sign new versions; `retired` ones no longer do.
+    #[schema(example = "active")]
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::publisher_keys::PublisherKey> for PublisherKeyView {
+    fn from(key: crate::db::publisher_keys::PublisherKey) -> Self {
+        Self {
+            id: key.id,
+            namespace: key.namespace,
+            name: key.name,
+            fingerprint: key.fingerprint,
+            public_key_pem: key.public_key_pem,
+            status: if key.retired_at.is_some() { "retired" } else { "active" },
+            created_at: utc(key.created_at),
+            retired_at: key.retired_at.map(utc),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublisherKeyList {
+    pub data: Vec<PublisherKeyView>,
+}

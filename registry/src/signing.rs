@@ -8,6 +8,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use caravan_core::{ErrorKind, Problematic};
+use sha2::Digest;
 use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme, signing_key::SigStoreKeyPair};
 
 const SCHEME: SigningScheme = SigningScheme::ECDSA_P256_SHA256_ASN1;
@@ -86,26 +87,44 @@ pub fn sign(private_key_pem: &str, bytes: &[u8]) -> Result<String, SigningError>
 
 /// A publisher's public key, parsed once and used for many verifications.
 #[derive(Debug)]
-pub struct PublicKey(CosignVerificationKey);
+pub struct PublicKey {
+    key: CosignVerificationKey,
+    /// `sha256:<hex>` of the DER SubjectPublicKeyInfo: the same key always has the same
+    /// fingerprint, however its PEM is wrapped.
+    fingerprint: String,
+}
 
 impl PublicKey {
     pub fn from_pem(pem: &str) -> Result<Self, SigningError> {
         let key = CosignVerificationKey::try_from_pem(pem.as_bytes())
             .map_err(|error| SigningError::InvalidPublicKey(error.to_string()))?;
-        match key {
-            CosignVerificationKey::ECDSA_P256_SHA256_ASN1(_) => Ok(Self(key)),
-            _ => Err(SigningError::InvalidPublicKey("only ECDSA P-256 keys are accepted".to_owned())),
+        if !matches!(key, CosignVerificationKey::ECDSA_P256_SHA256_ASN1(_)) {
+            return Err(SigningError::InvalidPublicKey("only ECDSA P-256 keys are accepted".to_owned()));
         }
+        let der = pem_body(pem).ok_or_else(|| SigningError::InvalidPublicKey("no PEM body".to_owned()))?;
+        let fingerprint = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&der)));
+        Ok(Self { key, fingerprint })
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Checks a base64 signature (surrounding whitespace ignored) over `bytes`.
     pub fn verify(&self, signature_base64: &str, bytes: &[u8]) -> Result<(), SigningError> {
         let trimmed = signature_base64.trim();
         STANDARD.decode(trimmed).map_err(|_| SigningError::MalformedSignature)?;
-        self.0
+        self.key
             .verify_signature(Signature::Base64Encoded(trimmed.as_bytes()), bytes)
             .map_err(|_| SigningError::Mismatch)
     }
+}
+
+/// The base64 body of a PEM block, decoded.
+fn pem_body(pem: &str) -> Option<Vec<u8>> {
+    let body: String =
+        pem.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with("-----")).collect();
+    STANDARD.decode(body).ok()
 }
 
 #[cfg(test)]

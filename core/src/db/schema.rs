@@ -56,6 +56,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    namespaces (name) {
+        name -> Text,
+        tenant_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    publisher_keys (id) {
+        id -> Text,
+        namespace -> Text,
+        name -> Text,
+        public_key_pem -> Text,
+        fingerprint -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(namespaces -> tenants (tenant_id));
+diesel::joinable!(publisher_keys -> namespaces (namespace));
 diesel::joinable!(api_key_secrets -> api_keys (key_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, api_keys, api_key_secrets, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    api_keys,
+    api_key_secrets,
+    audit_events,
+    namespaces,
+    publisher_keys
+);

@@ -17,6 +17,8 @@ struct Endpoint {
 struct Victim {
     tenant: String,
     key_id: String,
+    namespace: String,
+    publisher_key: String,
 }
 
 fn endpoints(victim: &Victim) -> Vec<Endpoint> {
@@ -53,6 +55,13 @@ fn endpoints(victim: &Victim) -> Vec<Endpoint> {
         ),
         endpoint("POST", format!("/v1/keys/{}/revoke", victim.key_id), Some(json!({})), false),
         endpoint("GET", format!("/v1/audit?tenant_id={}", victim.tenant), None, false),
+        endpoint("GET", format!("/v1/namespaces/{}/keys", victim.namespace), None, true),
+        endpoint(
+            "POST",
+            format!("/v1/namespaces/{}/keys/{}/retire", victim.namespace, victim.publisher_key),
+            Some(json!({})),
+            false,
+        ),
     ]
 }
 
@@ -90,7 +99,25 @@ impl Credential {
 async fn every_endpoint_refuses_every_bad_credential() {
     let app = spawn_app().await;
     let victim_tenant = app.create_tenant("pro", &["keys:manage", "registry:read"]).await;
-    let victim = Victim { tenant: victim_tenant.id.clone(), key_id: victim_tenant.key_id.clone() };
+    let (publisher, _) =
+        app.create_key_for(&app.admin_key, Some(&victim_tenant.id), &["registry:publish"], json!({})).await;
+    let pem = caravan_registry::signing::generate_key_pair().expect("key pair").1;
+    let registered: Value = app
+        .post_as(
+            &publisher,
+            "/v1/namespaces/victim/keys",
+            json!({ "name": "release", "public_key_pem": pem }),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let victim = Victim {
+        tenant: victim_tenant.id.clone(),
+        key_id: victim_tenant.key_id.clone(),
+        namespace: "victim".to_owned(),
+        publisher_key: registered["id"].as_str().expect("publisher key id").to_owned(),
+    };
     let (read_only, _) =
         app.create_key_for(&app.admin_key, Some(&victim.tenant), &["registry:read"], json!({})).await;
     let (revoked, revoked_id) =

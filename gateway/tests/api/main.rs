@@ -13,5 +13,6 @@ mod helpers;
 mod keys;
 mod openapi;
 mod operator;
+mod publisher_keys;
 mod rate_limits;
 mod served;

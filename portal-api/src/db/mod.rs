@@ -2,4 +2,5 @@
 //! scoped by it; callers decide who may name which tenant.
 
 pub mod keys;
+pub mod publisher_keys;
 pub mod tenants;

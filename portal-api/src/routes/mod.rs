@@ -2,6 +2,7 @@
 
 mod audit;
 mod keys;
+mod publisher_keys;
 mod tenants;
 mod whoami;
 
@@ -22,12 +23,16 @@ use utoipa::OpenApi;
         keys::rotate::rotate_key,
         keys::revoke::revoke_key,
         audit::list_audit_events,
+        publisher_keys::register::register_publisher_key,
+        publisher_keys::list::list_publisher_keys,
+        publisher_keys::retire::retire_publisher_key,
     ),
     tags(
         (name = "identity", description = "Who the caller is"),
         (name = "tenants", description = "Organisations using this installation (operator only)"),
         (name = "keys", description = "API keys: scopes, expiry, rotation, revocation"),
         (name = "audit", description = "The tamper-evident log of every change"),
+        (name = "publishers", description = "Namespaces and the public keys that sign their capsules"),
     )
 )]
 pub struct ApiDoc;
@@ -54,7 +59,16 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/keys/{key_id}").route(web::get().to(keys::get::get_key)))
         .service(web::resource("/keys/{key_id}/rotate").route(web::post().to(keys::rotate::rotate_key)))
         .service(web::resource("/keys/{key_id}/revoke").route(web::post().to(keys::revoke::revoke_key)))
-        .service(web::resource("/audit").route(web::get().to(audit::list_audit_events)));
+        .service(web::resource("/audit").route(web::get().to(audit::list_audit_events)))
+        .service(
+            web::resource("/namespaces/{namespace}/keys")
+                .route(web::post().to(publisher_keys::register::register_publisher_key))
+                .route(web::get().to(publisher_keys::list::list_publisher_keys)),
+        )
+        .service(
+            web::resource("/namespaces/{namespace}/keys/{key_id}/retire")
+                .route(web::post().to(publisher_keys::retire::retire_publisher_key)),
+        );
 }
 
 /// Parses a path id or answers 404: a malformed id names no object.

@@ -5,6 +5,7 @@
 
 pub mod keys;
 pub mod pagination;
+pub mod publisher_keys;
 pub mod tenants;
 
 /// Facts about the request that the audit log records.

@@ -53,19 +53,22 @@ impl CapsuleName {
         let (publisher, name) =
             text.split_once('/').ok_or_else(|| format!("`{text}` is not of the form publisher/name"))?;
         for part in [publisher, name] {
-            let valid = (1..=64).contains(&part.len())
-                && part
-                    .bytes()
-                    .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
-                && !part.starts_with('-')
-                && !part.ends_with('-');
-            if !valid {
+            if !Self::is_valid_part(part) {
                 return Err(format!(
                     "`{part}` in `{text}` must be 1 to 64 characters of a-z, 0-9 and inner `-`"
                 ));
             }
         }
         Ok(Self { publisher: publisher.to_owned(), name: name.to_owned() })
+    }
+
+    /// A publisher (namespace) or capsule name: 1–64 characters of `[a-z0-9-]`, not
+    /// starting or ending with `-`.
+    pub fn is_valid_part(part: &str) -> bool {
+        (1..=64).contains(&part.len())
+            && part.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+            && !part.starts_with('-')
+            && !part.ends_with('-')
     }
 
     pub fn publisher(&self) -> &str {

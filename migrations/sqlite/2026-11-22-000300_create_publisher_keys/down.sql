@@ -1,0 +1,2 @@
+DROP TABLE publisher_keys;
+DROP TABLE namespaces;
