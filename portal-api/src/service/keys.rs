@@ -7,7 +7,6 @@ use crate::db::keys::{self, ApiKey, ApiKeyInsertForm, SecretInsertForm};
 use crate::db::tenants;
 use crate::domain::{ApiKeySecret, Environment};
 use crate::error::PortalError;
-use caravan_core::audit::{self, AuditRecord};
 use caravan_core::db::{DbConnection, write_transaction};
 use caravan_core::id::{ApiKeyId, TenantId};
 use caravan_core::{Principal, Scope, ScopeSet};
@@ -90,22 +89,19 @@ pub fn create(
             },
             None,
         )?;
-        audit::append(
+        context.audit(
             connection,
-            AuditRecord {
-                tenant_id: Some(&tenant_id),
-                actor: actor.key_id.as_str(),
-                action: "key.create",
-                target: issued.key.id.as_str(),
-                details: json!({
-                    "name": issued.key.name,
-                    "scopes": issued.key.scopes,
-                    "environment": issued.key.environment,
-                    "capsule_patterns": issued.key.capsule_patterns,
-                    "expires_at": issued.key.expires_at.map(|at| at.and_utc()),
-                }),
-                request_id: context.request_id.as_deref(),
-            },
+            actor,
+            &tenant_id,
+            "key.create",
+            issued.key.id.as_str(),
+            json!({
+                "name": issued.key.name,
+                "scopes": issued.key.scopes,
+                "environment": issued.key.environment,
+                "capsule_patterns": issued.key.capsule_patterns,
+                "expires_at": issued.key.expires_at.map(|at| at.and_utc()),
+            }),
         )?;
         Ok(issued)
     })
@@ -229,16 +225,13 @@ pub fn rotate(
                 valid_until: None,
             },
         )?;
-        audit::append(
+        context.audit(
             connection,
-            AuditRecord {
-                tenant_id: Some(&key.tenant_id),
-                actor: actor.key_id.as_str(),
-                action: "key.rotate",
-                target: id.as_str(),
-                details: json!({ "grace_period_s": grace_period_s, "previous_secrets_valid_until": old_until.and_utc() }),
-                request_id: context.request_id.as_deref(),
-            },
+            actor,
+            &key.tenant_id,
+            "key.rotate",
+            id.as_str(),
+            json!({ "grace_period_s": grace_period_s, "previous_secrets_valid_until": old_until.and_utc() }),
         )?;
         Ok(IssuedKey { key, prefix, secret })
     })
@@ -260,16 +253,13 @@ pub fn revoke(
             key
         } else {
             let revoked = keys::revoke(connection, id, Utc::now().naive_utc())?;
-            audit::append(
+            context.audit(
                 connection,
-                AuditRecord {
-                    tenant_id: Some(&revoked.tenant_id),
-                    actor: actor.key_id.as_str(),
-                    action: "key.revoke",
-                    target: id.as_str(),
-                    details: json!({ "name": revoked.name }),
-                    request_id: context.request_id.as_deref(),
-                },
+                actor,
+                &revoked.tenant_id,
+                "key.revoke",
+                id.as_str(),
+                json!({ "name": revoked.name }),
             )?;
             revoked
         };
@@ -339,7 +329,7 @@ fn pattern_covers(own: &str, wanted: &str) -> bool {
     }
 }
 
-fn key_name(name: &str) -> Result<&str, PortalError> {
+pub(crate) fn key_name(name: &str) -> Result<&str, PortalError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(PortalError::InvalidKeyRequest(

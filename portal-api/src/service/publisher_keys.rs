@@ -6,7 +6,6 @@
 use super::RequestContext;
 use crate::db::publisher_keys::{self, Namespace, PublisherKey};
 use crate::error::PortalError;
-use caravan_core::audit::{self, AuditRecord};
 use caravan_core::db::{DbConnection, write_transaction};
 use caravan_core::id::PublisherKeyId;
 use caravan_core::{Principal, Scope};
@@ -29,12 +28,7 @@ pub fn register(
     context: &RequestContext,
 ) -> Result<PublisherKey, PortalError> {
     may_publish_in(actor, namespace)?;
-    let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(PortalError::InvalidKeyRequest(
-            "a key name has 1 to 100 printable characters".to_owned(),
-        ));
-    }
+    let name = super::keys::key_name(&request.name)?;
     let public_key = PublicKey::from_pem(&request.public_key_pem)?;
     write_transaction(connection, |connection| {
         let now = Utc::now().naive_utc();
@@ -45,7 +39,14 @@ pub fn register(
             Some(_) => {}
             None => {
                 publisher_keys::claim_namespace(connection, namespace, &actor.tenant_id, now)?;
-                record(connection, actor, context, "namespace.claim", namespace, json!({}))?;
+                context.audit(
+                    connection,
+                    actor,
+                    &actor.tenant_id,
+                    "namespace.claim",
+                    namespace,
+                    json!({}),
+                )?;
             }
         }
         if publisher_keys::find_by_fingerprint(connection, namespace, public_key.fingerprint())?.is_some() {
@@ -62,7 +63,14 @@ pub fn register(
         };
         publisher_keys::insert(connection, &key)?;
         let details = json!({ "namespace": namespace, "name": key.name, "fingerprint": key.fingerprint });
-        record(connection, actor, context, "publisher_key.register", key.id.as_str(), details)?;
+        context.audit(
+            connection,
+            actor,
+            &actor.tenant_id,
+            "publisher_key.register",
+            key.id.as_str(),
+            details,
+        )?;
         Ok(key)
     })
 }
@@ -92,10 +100,10 @@ pub fn retire(
         let not_found = || PortalError::PublisherKeyNotFound(id.to_string());
         publisher_keys::find(connection, namespace, id)?.ok_or_else(not_found)?;
         if publisher_keys::retire(connection, id, Utc::now().naive_utc())? > 0 {
-            record(
+            context.audit(
                 connection,
                 actor,
-                context,
+                &actor.tenant_id,
                 "publisher_key.retire",
                 id.as_str(),
                 json!({ "namespace": namespace }),
@@ -127,26 +135,4 @@ fn owned_namespace(
     publisher_keys::find_namespace(connection, namespace)?
         .filter(|owner| actor.can_access_tenant(&owner.tenant_id))
         .ok_or_else(|| PortalError::NamespaceNotFound(namespace.to_owned()))
-}
-
-fn record(
-    connection: &mut DbConnection,
-    actor: &Principal,
-    context: &RequestContext,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-) -> Result<(), PortalError> {
-    audit::append(
-        connection,
-        AuditRecord {
-            tenant_id: Some(&actor.tenant_id),
-            actor: actor.key_id.as_str(),
-            action,
-            target,
-            details,
-            request_id: context.request_id.as_deref(),
-        },
-    )?;
-    Ok(())
 }

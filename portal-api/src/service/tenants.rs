@@ -6,7 +6,6 @@ use crate::db::tenants::{self, Tenant, TenantInsertForm, TenantUpdateForm};
 use crate::domain::{TenantKind, TenantName, TenantStatus};
 use crate::error::PortalError;
 use caravan_core::Principal;
-use caravan_core::audit::{self, AuditRecord};
 use caravan_core::db::{DbConnection, write_transaction};
 use caravan_core::id::TenantId;
 use caravan_core::plans::PlanCatalog;
@@ -50,16 +49,13 @@ pub fn create(
                 updated_at: now,
             },
         )?;
-        audit::append(
+        context.audit(
             connection,
-            AuditRecord {
-                tenant_id: Some(&id),
-                actor: actor.key_id.as_str(),
-                action: "tenant.create",
-                target: id.as_str(),
-                details: json!({ "name": tenant.name, "plan": tenant.plan }),
-                request_id: context.request_id.as_deref(),
-            },
+            actor,
+            &id,
+            "tenant.create",
+            id.as_str(),
+            json!({ "name": tenant.name, "plan": tenant.plan }),
         )?;
         Ok(tenant)
     })
@@ -117,17 +113,7 @@ pub fn update(
         };
         let after = tenants::update(connection, id, &form)?;
         let mut record = |action: &str, details: serde_json::Value| {
-            audit::append(
-                connection,
-                AuditRecord {
-                    tenant_id: Some(id),
-                    actor: actor.key_id.as_str(),
-                    action,
-                    target: id.as_str(),
-                    details,
-                    request_id: context.request_id.as_deref(),
-                },
-            )
+            context.audit(connection, actor, id, action, id.as_str(), details)
         };
         if before.plan != after.plan {
             record("tenant.plan.change", json!({ "from": before.plan, "to": after.plan }))?;
