@@ -8,7 +8,7 @@
 use crate::db::schema::audit_events;
 use crate::db::{DbConnection, DbError};
 use crate::id::{AuditEventId, TenantId};
-use chrono::{NaiveDateTime, SubsecRound, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -69,7 +69,7 @@ pub fn append(connection: &mut DbConnection, record: AuditRecord<'_>) -> Result<
         None => (1, GENESIS.to_owned()),
     };
     // Both backends store microseconds; hashing the stored precision keeps verify exact.
-    let occurred_at = Utc::now().naive_utc().trunc_subsecs(6);
+    let occurred_at = crate::db::now();
     let mut event = AuditEvent {
         sequence,
         id: AuditEventId::new(),

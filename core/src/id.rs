@@ -161,6 +161,11 @@ prefixed_id!(
     PublisherKeyId, "pkey"
 );
 
+prefixed_id!(
+    /// Identifies one published version of a capsule.
+    CapsuleVersionId, "cver"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

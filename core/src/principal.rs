@@ -188,6 +188,16 @@ impl PrincipalDetails {
         if self.operator { Ok(()) } else { Err(AuthError::OperatorOnly) }
     }
 
+    /// Do this key's capsule patterns cover `capsule` (`publisher/name`)? A pattern is an
+    /// exact name or `publisher/*`; a key without patterns covers every capsule.
+    pub fn covers_capsule(&self, capsule: &str) -> bool {
+        self.capsule_patterns.is_empty()
+            || self.capsule_patterns.iter().any(|pattern| match pattern.strip_suffix("/*") {
+                Some(namespace) => capsule.strip_prefix(namespace).is_some_and(|rest| rest.starts_with('/')),
+                None => pattern == capsule,
+            })
+    }
+
     /// May this caller see objects of `tenant`? Others' objects are reported as absent.
     pub fn can_access_tenant(&self, tenant: &TenantId) -> bool {
         &self.tenant_id == tenant || self.is_operator_admin()

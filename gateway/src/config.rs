@@ -5,6 +5,7 @@
 
 use caravan_core::db::{DbTarget, PoolOptions};
 use caravan_core::plans::PlanCatalog;
+use caravan_registry::policy::AdmissionPolicy;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -43,6 +44,16 @@ pub struct Settings {
     pub auth_cache_ttl_s: u64,
     /// How often idle rate-limiter state is purged.
     pub rate_limit_purge_interval_s: u64,
+    pub registry: RegistrySettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistrySettings {
+    /// Where bundles and SBOMs are stored; `<data_dir>/blobs` when unset.
+    pub blob_dir: Option<PathBuf>,
+    /// The `[registry.admission]` table: what a capsule must satisfy to be published.
+    pub admission: AdmissionPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -78,6 +89,7 @@ impl Default for Settings {
             bootstrap_key: None,
             auth_cache_ttl_s: 10,
             rate_limit_purge_interval_s: 60,
+            registry: RegistrySettings::default(),
         }
     }
 }
@@ -139,6 +151,11 @@ impl Settings {
             Some(path) => PlanCatalog::load(path)?,
             None => PlanCatalog::built_in()?,
         })
+    }
+
+    /// Where blobs live: `registry.blob_dir`, else `<data_dir>/blobs`.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.registry.blob_dir.clone().unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 
     pub fn bootstrap_key(&self) -> Option<&str> {

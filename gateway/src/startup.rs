@@ -14,6 +14,8 @@ use caravan_core::plans::PlanCatalog;
 use caravan_core::{Database, error};
 use caravan_portal_api::KeyStore;
 use caravan_portal_api::bootstrap::Bootstrapped;
+use caravan_registry::Registry;
+use caravan_registry::blobs::BlobStore;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 use utoipa_swagger_ui::SwaggerUi;
@@ -47,6 +49,10 @@ impl Application {
             &limits,
             Duration::from_secs(settings.rate_limit_purge_interval_s.max(1)),
         );
+        let registry = web::Data::new(Registry {
+            blobs: BlobStore::local(&settings.blob_dir())?,
+            policy: settings.registry.admission.clone(),
+        });
         let metrics = web::Data::new(HttpMetrics::new().context("cannot register metrics")?);
         let document = crate::openapi_document();
         let body_limit = settings.body_limit_bytes;
@@ -65,6 +71,7 @@ impl Application {
                 .app_data(app_key_store.clone())
                 .app_data(limits.clone())
                 .app_data(plans.clone())
+                .app_data(registry.clone())
                 .app_data(metrics.clone())
                 .app_data(error::json_config(body_limit))
                 .app_data(error::payload_config(body_limit))

@@ -1,17 +1,29 @@
 //! The capsule registry: the capsule format (manifest, safe unpacking, packing), publisher
-//! signatures (cosign- and openssl-compatible), and, as it grows, the publish pipeline (signature, SBOM, admission policy), content-addressed blob
-//! storage, search and performance ranking.
+//! signatures (cosign- and openssl-compatible), CycloneDX SBOMs, the operator's admission
+//! policy, the publish pipeline, content-addressed blob storage, and the API to read,
+//! download, yank, revoke and deprecate versions.
 
+pub mod blobs;
 pub mod capsule;
+pub mod db;
+pub mod error;
+pub mod policy;
+pub mod publish;
+mod routes;
+pub mod sbom;
+pub mod service;
 pub mod signing;
+pub mod views;
 
-use actix_web::web;
-use utoipa::OpenApi;
+pub use error::RegistryError;
+pub use routes::{ApiDoc, configure};
 
-/// This crate's part of the OpenAPI document, merged by `caravan-openapi`.
-#[derive(Debug, OpenApi)]
-#[openapi()]
-pub struct ApiDoc;
+use blobs::BlobStore;
+use policy::AdmissionPolicy;
 
-/// Mounts this crate's routes; the gateway calls it inside its `/v1` scope.
-pub fn configure(_config: &mut web::ServiceConfig) {}
+/// What the registry's handlers share: where blobs live and what the operator admits.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub blobs: BlobStore,
+    pub policy: AdmissionPolicy,
+}

@@ -102,3 +102,10 @@ impl Database {
         .await
     }
 }
+
+/// The current UTC time at the precision both backends store (microseconds), so a value
+/// written and read back compares equal.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}

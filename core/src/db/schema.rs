@@ -76,15 +76,60 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    capsules (name) {
+        name -> Text,
+        namespace -> Text,
+        tenant_id -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    capsule_versions (id) {
+        id -> Text,
+        capsule_name -> Text,
+        version -> Text,
+        manifest -> Text,
+        readme -> Text,
+        license -> Text,
+        tier -> Text,
+        digest -> Text,
+        size_bytes -> BigInt,
+        unpacked_bytes -> BigInt,
+        file_count -> BigInt,
+        signature -> Text,
+        signer_key_id -> Text,
+        sbom_digest -> Nullable<Text>,
+        sbom_spec_version -> Nullable<Text>,
+        sbom_component_count -> Nullable<BigInt>,
+        sbom_licenses -> Text,
+        admission -> Text,
+        published_by -> Text,
+        published_at -> Timestamp,
+        yanked_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+        deprecated_message -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(namespaces -> tenants (tenant_id));
 diesel::joinable!(publisher_keys -> namespaces (namespace));
 diesel::joinable!(api_key_secrets -> api_keys (key_id));
+diesel::joinable!(capsules -> namespaces (namespace));
+diesel::joinable!(capsule_versions -> capsules (capsule_name));
+diesel::joinable!(capsule_versions -> publisher_keys (signer_key_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     api_keys,
     api_key_secrets,
     audit_events,
     namespaces,
-    publisher_keys
+    publisher_keys,
+    capsules,
+    capsule_versions
 );

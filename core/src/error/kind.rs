@@ -17,8 +17,12 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The request conflicts with the current state (duplicate version, concurrent change).
     Conflict,
+    /// The object existed and was withdrawn for good (a revoked capsule version).
+    Gone,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
+    /// The requested byte range lies outside the object.
+    RangeNotSatisfiable,
     /// The body has a media type the endpoint does not accept.
     UnsupportedMediaType,
     /// The request is well-formed but its content is refused (validation, policy).
@@ -40,7 +44,9 @@ impl ErrorKind {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
+            Self::Gone => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,

@@ -58,3 +58,18 @@ pub struct Unprocessable(pub Problem);
     content_type = "application/problem+json"
 )]
 pub struct TooManyRequests(pub Problem);
+
+/// 410: the object was withdrawn for good; `reason` says why.
+#[derive(Debug, IntoResponses)]
+#[response(status = 410, description = "Withdrawn (revoked)", content_type = "application/problem+json")]
+pub struct Gone(pub Problem);
+
+/// 413: the body, or a part of it, is larger than the limit.
+#[derive(Debug, IntoResponses)]
+#[response(status = 413, description = "Too large", content_type = "application/problem+json")]
+pub struct PayloadTooLarge(pub Problem);
+
+/// 416: the requested byte range lies outside the object.
+#[derive(Debug, IntoResponses)]
+#[response(status = 416, description = "Range not satisfiable", content_type = "application/problem+json")]
+pub struct RangeNotSatisfiable(pub Problem);

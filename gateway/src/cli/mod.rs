@@ -1,8 +1,9 @@
-//! The `caravan` command line: `serve`, `migrate`, `openapi`, `version`, `pack` for
-//! publishers, the operator's `admin` commands (over HTTP) and `audit verify` (on the
-//! database).
+//! The `caravan` command line: `serve`, `migrate`, `openapi`, `version`; `pack`, `keygen`,
+//! `sign`, `verify` and `publish` for publishers; the operator's `admin` commands (over
+//! HTTP) and `audit verify` (on the database).
 
 mod admin;
+mod publish;
 mod publisher;
 
 use crate::config::{LogFormat, Settings};
@@ -76,6 +77,8 @@ pub enum Command {
         #[arg(long)]
         signature: Option<PathBuf>,
     },
+    /// Upload a signed capsule (and its SBOM) to a running registry.
+    Publish(publish::PublishArgs),
     /// Operator commands against a running server's API.
     Admin(admin::AdminArgs),
     /// The audit log.
@@ -101,6 +104,16 @@ pub fn run() -> anyhow::Result<()> {
         Command::Keygen { prefix } => publisher::keygen(&prefix),
         Command::Sign { key, file, output } => publisher::sign(&key, &file, output),
         Command::Verify { key, file, signature } => publisher::verify(&key, &file, signature),
+        Command::Publish(args) => {
+            let version = publish::run(args)?;
+            print(&format!(
+                "published {}@{} ({}, {} bytes)",
+                version["capsule"].as_str().unwrap_or("?"),
+                version["version"].as_str().unwrap_or("?"),
+                version["digest"].as_str().unwrap_or("?"),
+                version["size_bytes"]
+            ))
+        }
         Command::Admin(args) => print(&serde_json::to_string_pretty(&admin::run(args)?)?),
         Command::Audit(AuditCommand::Verify) => verify_audit(&load_settings(&cli)?),
     }

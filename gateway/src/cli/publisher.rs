@@ -65,7 +65,7 @@ pub fn verify(key: &Path, file: &Path, signature: Option<PathBuf>) -> anyhow::Re
 }
 
 /// `dir/name` → `dir/name.suffix`, keeping any existing extension (`x.capsule.sig`).
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub(super) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".");
     name.push(suffix);

@@ -25,6 +25,11 @@ pub struct TestTenant {
 pub const UNKNOWN_KEY: &str = "cvn_live_0000000000000000000000000000000000000000000";
 
 impl TestApp {
+    /// Where this server keeps its SQLite file and blobs.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth_matrix;
+mod capsules;
 mod cli;
 mod edge;
 mod errors;

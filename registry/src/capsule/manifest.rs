@@ -5,7 +5,7 @@
 
 use super::CapsuleError;
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
 /// Categories a capsule may list; search facets use the same names.
@@ -24,7 +24,7 @@ pub const CATEGORIES: &[&str] = &[
     "vision",
 ];
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Manifest {
     pub name: CapsuleName,
     pub version: semver::Version,
@@ -80,6 +80,12 @@ impl CapsuleName {
     }
 }
 
+impl Serialize for CapsuleName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for CapsuleName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.publisher, self.name)
@@ -95,8 +101,14 @@ impl Category {
     }
 }
 
+impl Serialize for Category {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
 /// How much model a capsule needs; workers are grouped by tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     Fast,
@@ -104,7 +116,17 @@ pub enum Tier {
     Flagship,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fast => "fast",
+            Self::Balanced => "balanced",
+            Self::Flagship => "flagship",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Runtime {
     entrypoint: String,
     pub timeout_s: u32,
@@ -118,7 +140,7 @@ impl Runtime {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tool {
     pub name: String,
@@ -126,7 +148,7 @@ pub struct Tool {
 }
 
 /// What a publisher charges per execution, on top of the tenant's plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pricing {
     pub per_execution: Decimal,
     /// ISO 4217, lowercase (`usd`).

@@ -5,6 +5,8 @@
 mod error;
 mod manifest;
 mod pack;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod unpack;
 
 pub use error::CapsuleError;

@@ -63,7 +63,7 @@ pub fn unpack(bundle: &[u8], limits: &BundleLimits) -> Result<UnpackedBundle, Ca
         return Err(CapsuleError::BundleTooLarge { size, limit: limits.max_bundle_bytes });
     }
     // One byte past the limit is enough to know the limit was crossed.
-    let decompressed = GzDecoder::new(bundle).take(limits.max_unpacked_bytes + 1);
+    let decompressed = GzDecoder::new(bundle).take(limits.max_unpacked_bytes.saturating_add(1));
     let mut archive =
         tar::Archive::new(BombGuard { inner: decompressed, limit: limits.max_unpacked_bytes, read: 0 });
     let mut unpacked = UnpackedBundle::default();
@@ -170,29 +170,10 @@ fn corrupt(error: &std::io::Error, limits: &BundleLimits) -> CapsuleError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capsule::testing::raw_bundle as bundle;
     use flate2::Compression;
     use flate2::write::GzEncoder;
     use std::io::Write;
-
-    /// Builds a gzip tar from raw headers, so hostile entries can be made on purpose.
-    fn bundle(entries: &[(&str, EntryType, &[u8])]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
-        for (path, kind, content) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(*kind);
-            header.set_size(content.len() as u64);
-            header.set_mode(0o644);
-            // Write the name bytes directly: `set_path` itself refuses `..` and absolute paths.
-            let name = &mut header.as_old_mut().name;
-            name[..path.len()].copy_from_slice(path.as_bytes());
-            if *kind == EntryType::Symlink {
-                header.set_link_name("/etc/passwd").expect("link name");
-            }
-            header.set_cksum();
-            builder.append(&header, *content).expect("append");
-        }
-        builder.into_inner().expect("tar").finish().expect("gzip")
-    }
 
     fn limits() -> BundleLimits {
         BundleLimits::default()

@@ -1,0 +1,6 @@
+//! The registry over HTTP: publish, refusals, reading, downloading and lifecycle.
+
+mod lifecycle;
+mod publish;
+mod refusals;
+pub mod support;

@@ -1,0 +1,2 @@
+DROP TABLE capsule_versions;
+DROP TABLE capsules;
