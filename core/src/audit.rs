@@ -48,6 +48,7 @@ pub struct AuditEvent {
     /// JSON text with the facts of the change.
     pub details: String,
     pub request_id: Option<String>,
+    #[serde(with = "crate::utc")]
     pub occurred_at: NaiveDateTime,
     pub previous_hash: String,
     pub hash: String,

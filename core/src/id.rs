@@ -166,6 +166,41 @@ prefixed_id!(
     CapsuleVersionId, "cver"
 );
 
+prefixed_id!(
+    /// Identifies an invoice: one tenant, one billing period.
+    InvoiceId, "inv"
+);
+
+prefixed_id!(
+    /// Identifies one line of an invoice.
+    InvoiceLineId, "inl"
+);
+
+prefixed_id!(
+    /// Identifies one execution of a capsule.
+    ExecutionId, "exe"
+);
+
+prefixed_id!(
+    /// Identifies one webhook delivery (its attempts share it).
+    DeliveryId, "whd"
+);
+
+prefixed_id!(
+    /// Identifies an event sent to a webhook; receivers drop repeats of one id.
+    WebhookEventId, "evt"
+);
+
+prefixed_id!(
+    /// Identifies a webhook signing secret.
+    WebhookSecretId, "whs"
+);
+
+prefixed_id!(
+    /// Identifies a worker backend registered through the API.
+    WorkerId, "wrk"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,10 @@
 
 use caravan_core::db::{DbTarget, PoolOptions};
 use caravan_core::plans::PlanCatalog;
+use caravan_metering::domain::meter::MeterDefinition;
+use caravan_metering::stripe::StripeSettings;
 use caravan_registry::policy::AdmissionPolicy;
+use caravan_worker::config::{RunLimits, Sandbox, WorkerSettings};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -45,15 +48,85 @@ pub struct Settings {
     /// How often idle rate-limiter state is purged.
     pub rate_limit_purge_interval_s: u64,
     pub registry: RegistrySettings,
+    pub metering: MeteringSettings,
+    pub stripe: StripeSettings,
+    /// Where executions run (the `[executions]` table).
+    pub executions: ExecutionSettings,
+    /// `caravan worker`'s own settings (the `[worker]` table).
+    pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecutionSettings {
+    /// The secret shared with the workers (they present it to download bundles; the
+    /// gateway presents it to them). Required with `workers`; made per start otherwise.
+    #[serde(skip_serializing)]
+    pub token: Option<SecretString>,
+    /// The URL workers reach this gateway at; `http://<listen address>` by default.
+    pub gateway_url: Option<String>,
+    /// Workers declared here (`[[executions.workers]]`), besides those registered through
+    /// the API.
+    pub workers: Vec<BackendSettings>,
+    /// With no worker configured or registered, run one inside `caravan serve`.
+    pub embedded_worker: bool,
+    /// How the embedded worker contains runs, and its limits.
+    pub embedded_sandbox: Sandbox,
+    pub embedded_limits: RunLimits,
+    pub health_interval_s: u64,
+    /// How often executions marked running are checked with their workers.
+    pub sweep_interval_s: u64,
+    /// How long an execution must have been running before a sweep checks it.
+    pub sweep_after_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackendSettings {
+    pub url: String,
+    /// `fast`, `balanced` or `flagship`.
+    pub tier: String,
+}
+
+impl Default for ExecutionSettings {
+    fn default() -> Self {
+        Self {
+            token: None,
+            gateway_url: None,
+            workers: Vec::new(),
+            embedded_worker: true,
+            embedded_sandbox: Sandbox::Auto,
+            embedded_limits: RunLimits::default(),
+            health_interval_s: 5,
+            sweep_interval_s: 30,
+            sweep_after_s: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MeteringSettings {
+    /// Operator-defined meters (`[[metering.meters]]`), beside the built-in ones.
+    pub meters: Vec<MeterDefinition>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RegistrySettings {
     /// Where bundles and SBOMs are stored; `<data_dir>/blobs` when unset.
     pub blob_dir: Option<PathBuf>,
     /// The `[registry.admission]` table: what a capsule must satisfy to be published.
     pub admission: AdmissionPolicy,
+    /// Where the search index lives; `<data_dir>/search` when unset.
+    pub search_dir: Option<PathBuf>,
+    /// How often ranks are recomputed from executions.
+    pub rank_interval_s: u64,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self { blob_dir: None, admission: AdmissionPolicy::default(), search_dir: None, rank_interval_s: 30 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -90,6 +163,10 @@ impl Default for Settings {
             auth_cache_ttl_s: 10,
             rate_limit_purge_interval_s: 60,
             registry: RegistrySettings::default(),
+            metering: MeteringSettings::default(),
+            stripe: StripeSettings::default(),
+            executions: ExecutionSettings::default(),
+            worker: WorkerSettings::default(),
         }
     }
 }
@@ -156,6 +233,11 @@ impl Settings {
     /// Where blobs live: `registry.blob_dir`, else `<data_dir>/blobs`.
     pub fn blob_dir(&self) -> PathBuf {
         self.registry.blob_dir.clone().unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+
+    /// Where the search index lives: `registry.search_dir`, else `<data_dir>/search`.
+    pub fn search_dir(&self) -> PathBuf {
+        self.registry.search_dir.clone().unwrap_or_else(|| self.data_dir.join("search"))
     }
 
     pub fn bootstrap_key(&self) -> Option<&str> {

@@ -12,11 +12,22 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use caravan_core::plans::PlanCatalog;
 use caravan_core::{Database, error};
+use caravan_metering::Metering;
+use caravan_metering::domain::meter::MeterCatalog;
+use caravan_metering::executions::dispatch::Dispatcher;
+use caravan_metering::executions::pool::{Backend, TIERS, WorkerPool, configured_id};
+use caravan_metering::executions::webhooks::Deliverer;
+use caravan_metering::stripe::StripeSync;
 use caravan_portal_api::KeyStore;
 use caravan_portal_api::bootstrap::Bootstrapped;
 use caravan_registry::Registry;
 use caravan_registry::blobs::BlobStore;
+use caravan_registry::search::index::SearchIndex;
+use caravan_worker::Worker;
+use caravan_worker::config::WorkerSettings;
+use secrecy::ExposeSecret;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -43,23 +54,38 @@ impl Application {
         let key_store =
             web::Data::new(KeyStore::new(database.clone(), Duration::from_secs(settings.auth_cache_ttl_s)));
         let limits = web::Data::new(RateLimits::new(&plans));
-        let plans = web::Data::new(plans);
         spawn_maintenance(
             &key_store,
             &limits,
             Duration::from_secs(settings.rate_limit_purge_interval_s.max(1)),
         );
-        let registry = web::Data::new(Registry {
-            blobs: BlobStore::local(&settings.blob_dir())?,
-            policy: settings.registry.admission.clone(),
-        });
-        let metrics = web::Data::new(HttpMetrics::new().context("cannot register metrics")?);
-        let document = crate::openapi_document();
-        let body_limit = settings.body_limit_bytes;
-
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = listener.local_addr()?;
+        let dispatcher = executions(&settings, &database, address, &plans).await?;
+        let metering = web::Data::new(metering(&settings, &plans, dispatcher)?);
+        if let Some(stripe) = &metering.stripe {
+            stripe.spawn(database.clone());
+        }
+        let search = SearchIndex::open(&settings.search_dir()).context("cannot open the search index")?;
+        caravan_registry::search::spawn_follower(
+            search.clone(),
+            database.clone(),
+            Duration::from_millis(250),
+            Duration::from_secs(settings.registry.rank_interval_s.max(1)),
+        );
+        let registry = web::Data::new(Registry {
+            blobs: BlobStore::local(&settings.blob_dir())?,
+            policy: settings.registry.admission.clone(),
+            search,
+        });
+        let plans = web::Data::new(plans);
+        let metrics = web::Data::new(HttpMetrics::new().context("cannot register metrics")?);
+        let document = crate::openapi_document();
+        let allowed_methods =
+            web::Data::new(error::AllowedMethods(caravan_openapi::allowed_methods(&document)));
+        let body_limit = settings.body_limit_bytes;
+
         let app_database = web::Data::new(database.clone());
         let app_key_store = key_store.clone();
 
@@ -72,13 +98,16 @@ impl Application {
                 .app_data(limits.clone())
                 .app_data(plans.clone())
                 .app_data(registry.clone())
+                .app_data(metering.clone())
                 .app_data(metrics.clone())
+                .app_data(allowed_methods.clone())
                 .app_data(error::json_config(body_limit))
                 .app_data(error::payload_config(body_limit))
                 .app_data(error::form_config(body_limit))
                 .app_data(error::query_config())
                 .app_data(error::path_config())
                 .configure(routes::configure)
+                .configure(caravan_metering::configure_public)
                 .service(
                     web::scope("/v1")
                         .wrap(from_fn(middleware::admission))
@@ -131,6 +160,107 @@ impl Application {
         }
         outcome
     }
+}
+
+/// Meters (built-in and configured, checked against the plans' prices) and Stripe.
+fn metering(settings: &Settings, plans: &PlanCatalog, executions: Dispatcher) -> anyhow::Result<Metering> {
+    let stripe = StripeSync::from_settings(&settings.stripe).context("invalid [stripe] settings")?;
+    Ok(Metering {
+        meters: executions.meters.clone(),
+        plans: plans.clone(),
+        stripe,
+        webhook_secrets: settings.stripe.webhook_secrets(),
+        executions,
+    })
+}
+
+/// The worker pool (configured, registered, or the embedded worker), the webhook outbox,
+/// the sweeper of lost runs, and the health checks.
+async fn executions(
+    settings: &Settings,
+    database: &Database,
+    address: SocketAddr,
+    plans: &PlanCatalog,
+) -> anyhow::Result<Dispatcher> {
+    let meters = MeterCatalog::new(&settings.metering.meters).context("invalid [[metering.meters]]")?;
+    meters.check_plans(plans).context("invalid plans")?;
+    let workers = &settings.executions;
+    let token = match &workers.token {
+        Some(token) => token.expose_secret().to_owned(),
+        None if workers.workers.is_empty() => random_token(),
+        None => anyhow::bail!(
+            "[[executions.workers]] need a shared `executions.token` (CARAVAN_EXECUTIONS__TOKEN)"
+        ),
+    };
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .context("cannot make the HTTP client")?;
+    let mut backends: Vec<Backend> = Vec::new();
+    for (index, backend) in workers.workers.iter().enumerate() {
+        anyhow::ensure!(
+            TIERS.contains(&backend.tier.as_str()),
+            "worker {} has unknown tier `{}`",
+            backend.url,
+            backend.tier
+        );
+        backends.push(Backend::new(
+            configured_id(index),
+            backend.url.clone(),
+            Some(backend.tier.clone()),
+            false,
+        ));
+    }
+    let registered = database
+        .run(|connection| caravan_metering::db::workers::all(connection).map_err(caravan_core::DbError::from))
+        .await
+        .context("cannot read the registered workers")?;
+    for row in &registered {
+        backends.push(Backend::new(row.id.to_string(), row.url.clone(), Some(row.tier.clone()), true));
+    }
+    if backends.is_empty() && workers.embedded_worker {
+        let worker = Worker::build(WorkerSettings {
+            listen: "127.0.0.1:0".to_owned(),
+            token: Some(token.clone().into()),
+            data_dir: settings.data_dir.join("worker"),
+            max_runs: 64,
+            sandbox: workers.embedded_sandbox,
+            limits: workers.embedded_limits.clone(),
+        })
+        .context("cannot start the embedded worker")?;
+        backends.push(Backend::new(
+            "embedded".to_owned(),
+            format!("http://{}", worker.address()),
+            None,
+            false,
+        ));
+        actix_web::rt::spawn(worker.run_until_stopped());
+    }
+    let pool = Arc::new(WorkerPool::new(client.clone(), token, backends));
+    pool.spawn_health_checks(Duration::from_secs(workers.health_interval_s.max(1)));
+    let gateway_url = workers.gateway_url.clone().unwrap_or_else(|| {
+        let host =
+            if address.ip().is_unspecified() { "127.0.0.1".to_owned() } else { address.ip().to_string() };
+        format!("http://{host}:{}", address.port())
+    });
+    let deliverer = Deliverer::new(database.clone(), client);
+    deliverer.spawn();
+    let dispatcher = Dispatcher { database: database.clone(), meters, pool, gateway_url, deliverer };
+    caravan_metering::executions::spawn_sweeper(
+        dispatcher.clone(),
+        Duration::from_secs(workers.sweep_interval_s.max(1)),
+        chrono::TimeDelta::seconds(i64::try_from(workers.sweep_after_s).unwrap_or(60)),
+    );
+    Ok(dispatcher)
+}
+
+/// A worker token for this process and its embedded worker: 32 random bytes in hex.
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0_u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// Connects and applies pending migrations, off the async executor.

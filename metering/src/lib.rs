@@ -1,13 +1,36 @@
-//! Metering and billing: the usage ledger and meters, plans and pricing, invoices, Stripe
-//! sync and webhooks, and forwarding of executions to worker backends.
+//! Metering and billing: the usage ledger and meters, usage queries, plans and pricing,
+//! closing periods into invoices, Stripe sync and webhooks, publisher earnings, and the
+//! executions of capsules on worker backends that feed the ledger.
 
-use actix_web::web;
-use utoipa::OpenApi;
+pub mod billing;
+pub mod db;
+pub mod domain;
+pub mod earnings;
+pub mod error;
+pub mod executions;
+pub mod ingest;
+pub mod quota;
+mod routes;
+pub mod stripe;
+pub mod usage;
+pub mod views;
 
-/// This crate's part of the OpenAPI document, merged by `caravan-openapi`.
-#[derive(Debug, OpenApi)]
-#[openapi()]
-pub struct ApiDoc;
+pub use error::MeteringError;
+pub use routes::{ApiDoc, configure, configure_public};
 
-/// Mounts this crate's routes; the gateway calls it inside its `/` scope.
-pub fn configure(_config: &mut web::ServiceConfig) {}
+use caravan_core::plans::PlanCatalog;
+use domain::meter::MeterCatalog;
+use stripe::StripeSync;
+
+/// What metering's handlers share.
+#[derive(Debug, Clone)]
+pub struct Metering {
+    pub meters: MeterCatalog,
+    pub plans: PlanCatalog,
+    /// Present when Stripe is configured.
+    pub stripe: Option<StripeSync>,
+    /// Stripe's webhook signing secrets; the webhook answers 404 without one.
+    pub webhook_secrets: Vec<String>,
+    /// Runs capsules on the worker pool.
+    pub executions: executions::dispatch::Dispatcher,
+}

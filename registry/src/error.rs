@@ -57,6 +57,10 @@ pub enum RegistryError {
     Revoked { capsule: String, version: String, reason: String },
     #[error("{0}")]
     InvalidChange(String),
+    #[error("{0}")]
+    InvalidSearch(String),
+    #[error("the search failed")]
+    Search(#[from] tantivy::TantivyError),
     #[error("{0} has no SBOM")]
     NoSbom(String),
     #[error("the range `{range}` lies outside the {size}-byte bundle")]
@@ -81,7 +85,10 @@ impl Problematic for RegistryError {
             Self::Signing(error) => error.kind(),
             Self::Sbom(error) => error.kind(),
             Self::Policy(error) => error.kind(),
-            Self::InvalidUpload(_) | Self::InvalidRequirement(_) => ErrorKind::BadRequest,
+            Self::InvalidUpload(_) | Self::InvalidRequirement(_) | Self::InvalidSearch(_) => {
+                ErrorKind::BadRequest
+            }
+            Self::Search(_) => ErrorKind::Internal,
             Self::SbomTooLarge { .. } => ErrorKind::PayloadTooLarge,
             Self::NoPublisherKeys
             | Self::SignatureMismatch { .. }
@@ -121,6 +128,8 @@ impl Problematic for RegistryError {
             Self::CapsuleNotFound(_) => "capsule-not-found",
             Self::VersionNotFound { .. } => "version-not-found",
             Self::InvalidRequirement(_) => "invalid-version-requirement",
+            Self::InvalidSearch(_) => "invalid-search",
+            Self::Search(_) => "internal",
             Self::NoMatchingVersion { .. } => "no-matching-version",
             Self::Revoked { .. } => "version-revoked",
             Self::InvalidChange(_) => "invalid-change",
@@ -150,6 +159,8 @@ impl Problematic for RegistryError {
             Self::CapsuleNotFound(_) => "Capsule not found",
             Self::VersionNotFound { .. } => "Version not found",
             Self::InvalidRequirement(_) => "Invalid version requirement",
+            Self::InvalidSearch(_) => "Invalid search",
+            Self::Search(_) => "Internal error",
             Self::NoMatchingVersion { .. } => "No matching version",
             Self::Revoked { .. } => "Version revoked",
             Self::InvalidChange(_) => "Invalid change",

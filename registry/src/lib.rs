@@ -1,7 +1,7 @@
 //! The capsule registry: the capsule format (manifest, safe unpacking, packing), publisher
 //! signatures (cosign- and openssl-compatible), CycloneDX SBOMs, the operator's admission
-//! policy, the publish pipeline, content-addressed blob storage, and the API to read,
-//! download, yank, revoke and deprecate versions.
+//! policy, the publish pipeline, content-addressed blob storage, the API to read,
+//! download, yank, revoke and deprecate versions, and search with performance ranking.
 
 pub mod blobs;
 pub mod capsule;
@@ -11,6 +11,7 @@ pub mod policy;
 pub mod publish;
 mod routes;
 pub mod sbom;
+pub mod search;
 pub mod service;
 pub mod signing;
 pub mod views;
@@ -21,9 +22,11 @@ pub use routes::{ApiDoc, configure};
 use blobs::BlobStore;
 use policy::AdmissionPolicy;
 
-/// What the registry's handlers share: where blobs live and what the operator admits.
+/// What the registry's handlers share: where blobs live, what the operator admits, and
+/// the search index.
 #[derive(Debug, Clone)]
 pub struct Registry {
     pub blobs: BlobStore,
     pub policy: AdmissionPolicy,
+    pub search: search::index::SearchIndex,
 }

@@ -6,6 +6,7 @@
 use crate::db::capsules::{self, CapsuleRow, VersionRow};
 use crate::error::RegistryError;
 use crate::publish::append_audit;
+use crate::views::VersionStatus;
 use caravan_core::db::{DbConnection, write_transaction};
 use caravan_core::{Principal, Scope};
 use serde_json::json;
@@ -66,26 +67,60 @@ pub fn resolve(
     name: &str,
     requirement: &str,
 ) -> Result<VersionRow, RegistryError> {
-    let parsed = semver::VersionReq::parse(requirement)
-        .map_err(|_| RegistryError::InvalidRequirement(requirement.to_owned()))?;
+    let parsed = parse_requirement(requirement)?;
     let (_, versions) = capsule(connection, name)?;
-    newest_matching(&versions, |version| parsed.matches(version)).cloned().ok_or_else(|| {
-        RegistryError::NoMatchingVersion { capsule: name.to_owned(), requirement: requirement.to_owned() }
-    })
+    newest_matching(&versions, VersionStatus::Active, |version| parsed.matches(version))
+        .cloned()
+        .ok_or_else(|| no_matching_version(name, requirement))
+}
+
+/// The version a run of `requirement` uses: the newest active match. When no active
+/// version matches but a revoked one does, the refusal names the revocation and its
+/// reason (410) rather than pretending nothing matched.
+pub fn resolve_for_run(
+    connection: &mut DbConnection,
+    name: &str,
+    requirement: &str,
+) -> Result<VersionRow, RegistryError> {
+    let parsed = parse_requirement(requirement)?;
+    let (_, versions) = capsule(connection, name)?;
+    let matches = |version: &semver::Version| parsed.matches(version);
+    if let Some(active) = newest_matching(&versions, VersionStatus::Active, matches) {
+        return Ok(active.clone());
+    }
+    match newest_matching(&versions, VersionStatus::Revoked, matches) {
+        Some(row) => Err(RegistryError::Revoked {
+            capsule: name.to_owned(),
+            version: row.version.clone(),
+            reason: row.revoked_reason.clone().unwrap_or_default(),
+        }),
+        None => Err(no_matching_version(name, requirement)),
+    }
+}
+
+fn parse_requirement(requirement: &str) -> Result<semver::VersionReq, RegistryError> {
+    semver::VersionReq::parse(requirement)
+        .map_err(|_| RegistryError::InvalidRequirement(requirement.to_owned()))
+}
+
+fn no_matching_version(name: &str, requirement: &str) -> RegistryError {
+    RegistryError::NoMatchingVersion { capsule: name.to_owned(), requirement: requirement.to_owned() }
 }
 
 /// The newest active, non-pre-release version.
 pub fn newest_active(versions: &[VersionRow]) -> Option<&VersionRow> {
-    newest_matching(versions, |version| version.pre.is_empty())
+    newest_matching(versions, VersionStatus::Active, |version| version.pre.is_empty())
 }
 
+/// The highest version of `status` that `matches` accepts.
 fn newest_matching(
     versions: &[VersionRow],
+    status: VersionStatus,
     matches: impl Fn(&semver::Version) -> bool,
 ) -> Option<&VersionRow> {
     versions
         .iter()
-        .filter(|row| row.status() == crate::views::VersionStatus::Active)
+        .filter(|row| row.status() == status)
         .filter_map(|row| semver::Version::parse(&row.version).ok().map(|parsed| (parsed, row)))
         .filter(|(parsed, _)| matches(parsed))
         .max_by(|(left, _), (right, _)| left.cmp(right))
@@ -152,6 +187,8 @@ pub fn change(
         };
         let target = format!("{name}@{number}");
         append_audit(connection, actor, request_id, change.action(), &target, details)?;
+        // The search index of every replica follows `updated_at`.
+        capsules::touch(connection, name, now)?;
         version(connection, name, number)
     })
 }

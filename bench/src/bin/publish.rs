@@ -11,40 +11,26 @@
 #![allow(clippy::print_stdout)] // the report goes to standard output
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use caravan_gateway::Application;
-use caravan_gateway::config::Settings;
+use caravan_bench::{bench_settings, median, millis, percentile, serve_caravan};
 use caravan_registry::capsule::{BundleLimits, pack_directory};
 use caravan_registry::signing;
 use serde_json::{Value, json};
 use sha2::Digest;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const PAYLOAD_BYTES: usize = 5 * 1024 * 1024;
-const ADMIN_KEY: &str = "cvn_live_benchbenchbenchbenchbenchbenchbenchbe";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().map(|value| value.parse()).transpose()?.unwrap_or(5);
     let per_round: usize = args.next().map(|value| value.parse()).transpose()?.unwrap_or(10);
-    let data_dir = tempfile::tempdir()?;
-    let mut settings = Settings {
-        data_dir: data_dir.path().to_owned(),
-        listen: "127.0.0.1:0".to_owned(),
-        workers: Some(1),
-        bootstrap_key: Some(ADMIN_KEY.to_owned().into()),
-        log_filter: "warn".to_owned(),
-        ..Settings::default()
-    };
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        settings.database_url = Some(url.into());
-    }
-    let backend = if settings.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
-    let caravan = serve_caravan(settings)?;
+    let (settings, _data_dir, backend) = bench_settings(1)?;
+    let (caravan, admin_key) = serve_caravan(settings)?;
     let bare = serve_bare()?;
     let client = Client::new();
 
     let (signing_key, public_key) = signing::generate_key_pair()?;
-    let publisher_key = publisher(&client, &caravan, &public_key)?;
+    let publisher_key = publisher(&client, &caravan, &admin_key, &public_key)?;
     let sbom = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/sboms/echo.cdx.json"))?;
     let payload = incompressible(PAYLOAD_BYTES);
 
@@ -132,25 +118,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts Caravan on its own thread and returns its base URL.
-fn serve_caravan(settings: Settings) -> anyhow::Result<String> {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            match Application::build(settings).await {
-                Ok(application) => {
-                    let _ = sender.send(Ok(format!("http://{}", application.address())));
-                    let _ = application.run_until_stopped().await;
-                }
-                Err(error) => {
-                    let _ = sender.send(Err(error));
-                }
-            }
-        });
-    });
-    receiver.recv()?
-}
-
 /// The baseline: reads a multipart upload whole and hashes it; serves 5 MB from memory.
 fn serve_bare() -> anyhow::Result<String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -188,12 +155,12 @@ fn serve_bare() -> anyhow::Result<String> {
 }
 
 /// A tenant with `registry:*` scopes and a signing key registered for `bench/`.
-fn publisher(client: &Client, base: &str, public_key: &str) -> anyhow::Result<String> {
+fn publisher(client: &Client, base: &str, admin_key: &str, public_key: &str) -> anyhow::Result<String> {
     let tenant =
-        client.post_json(base, ADMIN_KEY, "/v1/tenants", json!({ "name": "Bench", "plan": "team" }))?;
+        client.post_json(base, admin_key, "/v1/tenants", json!({ "name": "Bench", "plan": "team" }))?;
     let key = client.post_json(
         base,
-        ADMIN_KEY,
+        admin_key,
         "/v1/keys",
         json!({ "name": "bench", "tenant_id": tenant["id"], "scopes": ["registry:read", "registry:publish"] }),
     )?;
@@ -300,18 +267,4 @@ impl Client {
 
 fn mb(bytes: usize) -> f64 {
     bytes as f64 / 1_000_000.0
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    percentile(values, 0.5)
-}
-
-fn percentile(values: &mut [f64], quantile: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let index = ((values.len().saturating_sub(1)) as f64 * quantile).round() as usize;
-    values.get(index).copied().unwrap_or(f64::NAN)
 }

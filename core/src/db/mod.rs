@@ -4,6 +4,7 @@
 
 mod connection;
 mod error;
+pub mod locks;
 mod migrations;
 pub mod schema;
 mod transaction;
@@ -108,4 +109,21 @@ impl Database {
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::SubsecRound;
     chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// Runs the same diesel code against the concrete connection of whichever backend is in
+/// use, for statements diesel's `MultiConnection` cannot express: multi-row inserts,
+/// `ON CONFLICT` and `RETURNING` with them. The body is compiled once per backend.
+///
+/// ```ignore
+/// on_backend!(connection, |concrete| diesel::insert_into(t).values(rows).execute(concrete))
+/// ```
+#[macro_export]
+macro_rules! on_backend {
+    ($connection:expr, |$concrete:ident| $body:expr) => {
+        match $connection {
+            $crate::db::DbConnection::Sqlite($concrete) => $body,
+            $crate::db::DbConnection::Postgres($concrete) => $body,
+        }
+    };
 }

@@ -7,12 +7,28 @@ use actix_web::{
     HttpRequest, HttpResponse,
     dev::ServiceResponse,
     error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError, UrlencodedError},
-    http::{StatusCode, header::CONTENT_TYPE},
+    http::{
+        StatusCode,
+        header::{ALLOW, CONTENT_TYPE, HeaderValue},
+    },
     middleware::ErrorHandlerResponse,
     web,
 };
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use thiserror::Error;
+
+/// The methods each route pattern answers (`/v1/keys/{key_id}` → `GET, POST`), for the
+/// `Allow` header every 405 must carry. Registered as app data by the gateway.
+#[derive(Debug, Default, Clone)]
+pub struct AllowedMethods(pub HashMap<String, String>);
+
+/// The `Allow` value for the route `req` matched, if known.
+fn allow_header(req: &HttpRequest) -> Option<HeaderValue> {
+    let methods = req.app_data::<web::Data<AllowedMethods>>()?;
+    let allowed = methods.0.get(req.match_pattern()?.as_str())?;
+    HeaderValue::from_str(allowed).ok()
+}
 
 /// A request refused by the framework's extractors or router.
 #[derive(Debug, Error)]
@@ -176,7 +192,12 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     }
     let (req, response) = res.into_parts();
     let refusal = refusal_for_status(&req, response.status());
-    let response = ApiError::from(refusal).problem().into_response();
+    let mut response = ApiError::from(refusal).problem().into_response();
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = allow_header(&req)
+    {
+        response.headers_mut().insert(ALLOW, allow);
+    }
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
 }
 

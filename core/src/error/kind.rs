@@ -31,6 +31,10 @@ pub enum ErrorKind {
     TooManyRequests,
     /// A dependency is down or overloaded; retrying later may work.
     Unavailable,
+    /// An upstream service (a worker running a capsule) failed the request.
+    BadGateway,
+    /// An upstream service did not finish in time.
+    GatewayTimeout,
     /// A bug or an unexpected failure; the cause is logged, never shown.
     Internal,
 }
@@ -51,6 +55,8 @@ impl ErrorKind {
             Self::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -26,6 +26,22 @@ pub enum AdminCommand {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeyCommand),
+    /// Close billing periods and push invoices to Stripe.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Close a period (`YYYY-MM`) into one invoice per tenant; closing again changes nothing.
+    Close { period: String },
+    /// Push every invoice waiting for Stripe now.
+    Sync,
+    /// List invoices, of one period when given.
+    Invoices {
+        #[arg(long)]
+        period: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +96,16 @@ pub fn run(args: AdminArgs) -> anyhow::Result<Value> {
         AdminCommand::Keys(KeyCommand::Revoke { key_id }) => {
             client.send("POST", &format!("/v1/keys/{key_id}/revoke"), Some(json!({})))
         }
+        AdminCommand::Billing(BillingCommand::Close { period }) => {
+            client.send("POST", &format!("/v1/billing/periods/{period}/close"), Some(json!({})))
+        }
+        AdminCommand::Billing(BillingCommand::Sync) => {
+            client.send("POST", "/v1/billing/stripe/sync", Some(json!({})))
+        }
+        AdminCommand::Billing(BillingCommand::Invoices { period }) => match period {
+            Some(period) => client.list(&format!("/v1/invoices?period={period}")),
+            None => client.list("/v1/invoices"),
+        },
     }
 }
 
@@ -114,9 +140,10 @@ impl Client<'_> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
+            let separator = if path.contains('?') { '&' } else { '?' };
             let page_path = match &cursor {
-                Some(cursor) => format!("{path}?limit=200&cursor={cursor}"),
-                None => format!("{path}?limit=200"),
+                Some(cursor) => format!("{path}{separator}limit=200&cursor={cursor}"),
+                None => format!("{path}{separator}limit=200"),
             };
             let page = self.send("GET", &page_path, None)?;
             items.extend(page["data"].as_array().cloned().unwrap_or_default());

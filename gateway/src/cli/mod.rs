@@ -5,6 +5,7 @@
 mod admin;
 mod publish;
 mod publisher;
+mod search;
 
 use crate::config::{LogFormat, Settings};
 use crate::{Application, telemetry};
@@ -38,6 +39,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (applies pending migrations first).
     Serve,
+    /// Run a worker backend: it receives runs from gateways and runs capsules (the
+    /// `[worker]` settings; `CARAVAN_WORKER__TOKEN` is the token shared with the gateway).
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the OpenAPI document.
@@ -84,6 +88,28 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rebuild the search index from the database (stop the server first).
+    Reindex,
+    /// Data for demos and benchmarks.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+    /// Search quality.
+    #[command(subcommand)]
+    Search(SearchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Import a package catalog (TSV: name, version, downloads_a_month, description) as
+    /// capsule metadata for search, e.g. ../shared/corpus/npm-catalog.tsv.
+    LoadCatalog { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SearchCommand {
+    /// Print recall@10 and MRR of a labeled query file (fixtures/search/relevance.tsv)
+    /// against a running server.
+    Evaluate(search::EvaluateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +126,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Openapi => print(caravan_openapi::to_committed_json(&crate::openapi_document())?.trim_end()),
         Command::Migrate => migrate(&load_settings(&cli)?),
         Command::Serve => serve(load_settings(&cli)?),
+        Command::Worker => worker(load_settings(&cli)?),
         Command::Pack { directory, output } => pack(&directory, output),
         Command::Keygen { prefix } => publisher::keygen(&prefix),
         Command::Sign { key, file, output } => publisher::sign(&key, &file, output),
@@ -116,6 +143,11 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Admin(args) => print(&serde_json::to_string_pretty(&admin::run(args)?)?),
         Command::Audit(AuditCommand::Verify) => verify_audit(&load_settings(&cli)?),
+        Command::Reindex => search::reindex(&load_settings(&cli)?),
+        Command::Fixtures(FixturesCommand::LoadCatalog { ref file }) => {
+            search::load_catalog(&load_settings(&cli)?, file)
+        }
+        Command::Search(SearchCommand::Evaluate(args)) => search::evaluate(args),
     }
 }
 
@@ -139,6 +171,15 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         // Close the pool's connections on this thread before the process exits.
         drop(database);
         tracing::info!("shutdown complete");
+        Ok(())
+    })
+}
+
+fn worker(settings: Settings) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let worker = caravan_worker::Worker::build(settings.worker).context("cannot start the worker")?;
+        worker.run_until_stopped().await.context("worker failed")?;
+        tracing::info!("worker stopped");
         Ok(())
     })
 }

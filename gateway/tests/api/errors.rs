@@ -16,13 +16,18 @@ async fn an_unknown_route_is_a_problem_404() {
 }
 
 #[actix_web::test]
-async fn a_wrong_method_is_a_problem_405() {
+async fn a_wrong_method_is_a_problem_405_naming_the_allowed_ones() {
     let app = spawn_app().await;
 
     let response = app.client.delete(app.url("/healthz")).send().await.expect("send");
-
+    assert_eq!(response.headers().get("allow").and_then(|value| value.to_str().ok()), Some("GET"));
     let body = assert_problem(response, 405, "method-not-allowed").await;
     assert_eq!(body["detail"], "DELETE is not allowed on /healthz");
+
+    let url = app.url("/v1/keys/key_01JD8X3ZQK9V6R2N4T7W5YB1CM");
+    let response = app.client.put(url).bearer_auth(&app.admin_key).send().await.expect("send");
+    assert_eq!(response.headers().get("allow").and_then(|value| value.to_str().ok()), Some("GET"));
+    assert_problem(response, 405, "method-not-allowed").await;
 }
 
 #[actix_web::test]
@@ -39,4 +44,23 @@ async fn the_server_keeps_serving_after_a_burst_of_bad_requests() {
     let response = app.get("/healthz").await;
 
     assert_eq!(response.status(), 200);
+}
+
+#[actix_web::test]
+async fn a_json_body_must_be_an_object_not_an_array_of_its_fields() {
+    let app = spawn_app().await;
+    let tenant = app.create_tenant("free", &["registry:read"]).await;
+    let url = app.url(&format!("/v1/tenants/{}", tenant.id));
+
+    // serde would read `[null, null]` as an update of nothing, and `["team", null]` as a
+    // plan change; both are refused and nothing changes.
+    for body in [serde_json::json!([null, null]), serde_json::json!(["team", null])] {
+        let response =
+            app.client.patch(&url).bearer_auth(&app.admin_key).json(&body).send().await.expect("send");
+        let problem = assert_problem(response, 400, "invalid-json").await;
+        assert!(problem["detail"].as_str().is_some_and(|detail| detail.contains("JSON object")), "{problem}");
+    }
+    let response = app.client.get(&url).bearer_auth(&app.admin_key).send().await.expect("send");
+    let tenant: serde_json::Value = response.json().await.expect("tenant");
+    assert_eq!(tenant["plan"], "free");
 }

@@ -25,6 +25,18 @@ pub struct TestTenant {
 pub const UNKNOWN_KEY: &str = "cvn_live_0000000000000000000000000000000000000000000";
 
 impl TestApp {
+    /// A client of a `caravan serve` child process (`served.rs`) that uses `database` and
+    /// `data_dir`, acting as the operator with `admin_key`.
+    pub fn attach(
+        address: &str,
+        database: TestDatabase,
+        data_dir: tempfile::TempDir,
+        admin_key: String,
+    ) -> Self {
+        let client = test_client();
+        Self { address: format!("http://{address}"), client, database, admin_key, _data_dir: data_dir }
+    }
+
     /// Where this server keeps its SQLite file and blobs.
     pub fn data_dir(&self) -> &std::path::Path {
         self._data_dir.path()
@@ -122,9 +134,19 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let application = Application::build(settings).await.expect("application builds");
     let address = format!("http://{}", application.address());
     actix_web::rt::spawn(application.run_until_stopped());
-    let client =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client = test_client();
     TestApp { address, client, database, admin_key, _data_dir: data_dir }
+}
+
+/// The HTTP client every test speaks through. Idle pooled connections are dropped after one
+/// second, well before the server's five-second keep-alive closes them, so a request never
+/// races the server's close of the connection it was about to reuse.
+fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_secs(1))
+        .build()
+        .expect("client")
 }
 
 /// A fresh, well-formed live key secret.

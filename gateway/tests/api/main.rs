@@ -6,14 +6,17 @@
 
 mod audit;
 mod auth_matrix;
-mod capsules;
+pub mod capsules;
 mod cli;
 mod edge;
 mod errors;
+pub mod executions;
 mod helpers;
 mod keys;
+pub mod metering;
 mod openapi;
 mod operator;
 mod publisher_keys;
 mod rate_limits;
+pub mod search;
 mod served;

@@ -68,7 +68,7 @@ impl Served {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             let Ok(line) = logs.recv_timeout(Duration::from_millis(100)) else { continue };
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            if let Some(rest) = line.split("caravan listening on http://").nth(1) {
                 let address =
                     rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
                 let served = Self { child, address, logs };
@@ -91,6 +91,22 @@ impl Served {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("caravan serve does not answer /healthz");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to end by itself (a crash point, say); its exit status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "caravan did not exit within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stops the server with SIGTERM; returns (stdout, every log line).

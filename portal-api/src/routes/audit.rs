@@ -5,7 +5,7 @@ use crate::error::PortalError;
 use crate::service::pagination::{PageQuery, next_cursor};
 use crate::views::AuditPage;
 use actix_web::{HttpResponse, web};
-use caravan_core::error::responses::{BadRequest, Forbidden, TooManyRequests, Unauthorized};
+use caravan_core::error::responses::{BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized};
 use caravan_core::id::TenantId;
 use caravan_core::{ApiError, Database, Principal, Scope, audit};
 use serde::Deserialize;
@@ -19,6 +19,7 @@ pub struct AuditQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 200; 50 by default.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -32,7 +33,7 @@ pub struct AuditQuery {
     tag = "audit",
     params(AuditQuery),
     responses((status = 200, description = "A page of entries", body = AuditPage), BadRequest, Unauthorized, Forbidden,
-        TooManyRequests),
+        NotFound, TooManyRequests),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn list_audit_events(

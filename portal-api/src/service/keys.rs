@@ -350,10 +350,7 @@ fn capsule_patterns(patterns: &[String], scopes: ScopeSet) -> Result<Vec<String>
             "capsule_patterns restrict registry:publish and registry:yank; the key has neither".to_owned(),
         ));
     }
-    let segment = |text: &str| {
-        !text.is_empty()
-            && text.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
-    };
+    let segment = caravan_registry::capsule::CapsuleName::is_valid_part;
     patterns
         .iter()
         .map(|pattern| match pattern.split_once('/') {
@@ -386,7 +383,7 @@ mod tests {
         let read: ScopeSet = [Scope::RegistryRead].into_iter().collect();
         assert!(capsule_patterns(&["acme/*".to_owned()], publish).is_ok());
         assert!(capsule_patterns(&["acme/*".to_owned()], read).is_err());
-        for bad in ["acme", "Acme/*", "acme/../x", "/x", "acme/"] {
+        for bad in ["acme", "Acme/*", "acme/../x", "/x", "acme/", "-acme/*", "acme/echo-"] {
             assert!(capsule_patterns(&[bad.to_owned()], publish).is_err(), "{bad}");
         }
     }

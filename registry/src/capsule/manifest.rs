@@ -285,18 +285,13 @@ fn runtime(raw: RawRuntime) -> Result<Runtime, CapsuleError> {
 /// types. Full compilation of the schema belongs with execution-time input validation.
 fn json_schema(field: &str, schema: toml::Value) -> Result<serde_json::Value, CapsuleError> {
     let json = serde_json::to_value(schema).map_err(|error| invalid(format!("{field}: {error}")))?;
-    const TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "string", "integer"];
-    let valid_type = |value: &serde_json::Value| value.as_str().is_some_and(|name| TYPES.contains(&name));
-    match &json {
-        serde_json::Value::Bool(_) => Ok(json),
-        serde_json::Value::Object(members) => match members.get("type") {
-            None => Ok(json),
-            Some(serde_json::Value::Array(names)) if names.iter().all(valid_type) => Ok(json),
-            Some(name) if valid_type(name) => Ok(json),
-            Some(other) => Err(invalid(format!("{field}.type `{other}` is not a JSON Schema type"))),
-        },
-        _ => Err(invalid(format!("{field} must be a JSON Schema object"))),
+    if !json.is_object() && !json.is_boolean() {
+        return Err(invalid(format!("{field} must be a JSON Schema object")));
     }
+    // Compiled as executions will compile it; remote references are never fetched.
+    jsonschema::validator_for(&json)
+        .map_err(|error| invalid(format!("{field} is not a valid JSON Schema: {error}")))?;
+    Ok(json)
 }
 
 fn tools(tools: Vec<Tool>) -> Result<Vec<Tool>, CapsuleError> {
@@ -397,7 +392,8 @@ currency = "usd"
             (r#"per_execution = "0.0025""#, r#"per_execution = "-1""#, "non-negative"),
             (r#"per_execution = "0.0025""#, r#"per_execution = "0.00000001""#, "6 decimals"),
             (r#"currency = "usd""#, r#"currency = "dollars""#, "ISO 4217"),
-            ("type = \"object\"\nrequired", "type = \"thing\"\nrequired", "JSON Schema type"),
+            ("type = \"object\"\nrequired", "type = \"thing\"\nrequired", "not a valid JSON Schema"),
+            ("required = [\"text\"]", "required = \"text\"", "not a valid JSON Schema"),
             (r#"repository = "https://example.com/acme/echo""#, r#"repository = "ftp://x""#, "http(s)"),
             (r#"keywords = ["echo", "demo"]"#, r#"keywords = ["Echo!"]"#, "keyword"),
         ];

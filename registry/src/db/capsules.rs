@@ -141,3 +141,8 @@ pub fn blob_referenced(connection: &mut DbConnection, digest: &str) -> QueryResu
     ))
     .get_result(connection)
 }
+
+/// Marks the capsule changed (its versions' standing), for the search index to follow.
+pub fn touch(connection: &mut DbConnection, name: &str, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(capsules::table.find(name)).set(capsules::updated_at.eq(at)).execute(connection).map(drop)
+}

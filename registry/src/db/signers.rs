@@ -24,3 +24,8 @@ pub fn of_tenant(connection: &mut DbConnection, tenant: &TenantId) -> QueryResul
         .select(Signer::as_select())
         .load(connection)
 }
+
+/// The public key that signed a version (live or retired: versions it signed stay valid).
+pub fn public_key(connection: &mut DbConnection, id: &PublisherKeyId) -> QueryResult<String> {
+    publisher_keys::table.find(id).select(publisher_keys::public_key_pem).first(connection)
+}

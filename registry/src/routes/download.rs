@@ -15,6 +15,13 @@ use caravan_core::error::responses::{
 };
 use caravan_core::{ApiError, Database, Principal, Scope};
 use std::ops::Range;
+use utoipa::ToSchema;
+
+/// A bundle's bytes: a gzip-compressed tar archive, exactly as signed.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // describes the response body only
+pub struct BundleBytes(Vec<u8>);
 
 /// Download a version's bundle
 ///
@@ -29,8 +36,8 @@ use std::ops::Range;
     params(("publisher" = String, Path), ("name" = String, Path), ("version" = String, Path),
         ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1023`")),
     responses(
-        (status = 200, description = "The bundle", content_type = "application/gzip", body = Vec<u8>),
-        (status = 206, description = "The requested range", content_type = "application/gzip", body = Vec<u8>),
+        (status = 200, description = "The bundle", content_type = "application/gzip", body = BundleBytes),
+        (status = 206, description = "The requested range", content_type = "application/gzip", body = BundleBytes),
         (status = 304, description = "Not modified (If-None-Match)"),
         Unauthorized, Forbidden, NotFound, Gone, RangeNotSatisfiable, TooManyRequests),
     security(("bearer" = []), ("api_key" = []))

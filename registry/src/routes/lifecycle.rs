@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use caravan_core::error::responses::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable,
 };
-use caravan_core::{ApiError, Database, Principal, RequestIdentity};
+use caravan_core::{ApiError, Database, JsonObject, Principal, RequestIdentity};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -110,7 +110,7 @@ pub async fn revoke_version(
     identity: RequestIdentity,
     path: web::Path<VersionPath>,
     database: web::Data<Database>,
-    body: web::Json<RevokeRequest>,
+    body: JsonObject<RevokeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let change = Lifecycle::Revoke { reason: body.into_inner().reason };
     apply(principal, identity, path.into_inner(), &database, change).await
@@ -136,7 +136,7 @@ pub async fn deprecate_version(
     identity: RequestIdentity,
     path: web::Path<VersionPath>,
     database: web::Data<Database>,
-    body: web::Json<DeprecateRequest>,
+    body: JsonObject<DeprecateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let change = Lifecycle::Deprecate { message: body.into_inner().message };
     apply(principal, identity, path.into_inner(), &database, change).await

@@ -4,6 +4,7 @@ mod download;
 mod lifecycle;
 mod publish;
 mod read;
+mod search;
 
 use actix_web::web;
 use serde::Deserialize;
@@ -25,8 +26,15 @@ use utoipa::OpenApi;
         lifecycle::revoke_version,
         lifecycle::deprecate_version,
         lifecycle::undeprecate_version,
+        search::search_capsules,
+        search::suggest_capsules,
+        search::capsule_stats,
     ),
-    tags((name = "registry", description = "Signed capsules: publish, read, download, yank, revoke, deprecate"))
+    components(schemas(crate::search::query::Sort)),
+    tags(
+        (name = "registry", description = "Signed capsules: publish, read, download, yank, revoke, deprecate"),
+        (name = "search", description = "Typo-tolerant search with facets, and ranking by measured performance"),
+    )
 )]
 pub struct ApiDoc;
 
@@ -35,6 +43,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
     const VERSION: &str = "/capsules/{publisher}/{name}/versions/{version}";
     config
         .service(web::resource("/capsules").route(web::post().to(publish::publish_capsule)))
+        .service(web::resource("/search").route(web::get().to(search::search_capsules)))
+        .service(web::resource("/search/suggest").route(web::get().to(search::suggest_capsules)))
+        .service(
+            web::resource("/capsules/{publisher}/{name}/stats").route(web::get().to(search::capsule_stats)),
+        )
         .service(web::resource("/capsules/{publisher}/{name}").route(web::get().to(read::get_capsule)))
         .service(
             web::resource("/capsules/{publisher}/{name}/versions").route(web::get().to(read::list_versions)),

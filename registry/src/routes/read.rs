@@ -17,7 +17,7 @@ pub struct CapsulePath {
 }
 
 impl CapsulePath {
-    fn capsule(&self) -> String {
+    pub(super) fn capsule(&self) -> String {
         format!("{}/{}", self.publisher, self.name)
     }
 }

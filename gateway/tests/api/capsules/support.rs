@@ -11,6 +11,7 @@ use std::path::PathBuf;
 pub const ALL_REGISTRY_SCOPES: &[&str] = &["registry:read", "registry:publish", "registry:yank"];
 
 /// A tenant with a key and a signing key registered for `namespace`.
+#[allow(missing_debug_implementations)] // holds a private key
 pub struct Publisher {
     pub tenant: TestTenant,
     pub signing_key: PrivateKeyPem,
@@ -88,6 +89,7 @@ impl TestApp {
 }
 
 /// A capsule's manifest fields that tests vary.
+#[derive(Debug)]
 pub struct Template<'a> {
     pub name: &'a str,
     pub version: &'a str,

@@ -8,7 +8,7 @@ use caravan_core::error::responses::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable,
 };
 use caravan_core::id::TenantId;
-use caravan_core::{ApiError, Database, Principal, RequestIdentity, Scope};
+use caravan_core::{ApiError, Database, JsonObject, Principal, RequestIdentity, Scope};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -19,8 +19,10 @@ use utoipa::ToSchema;
     "capsule_patterns": ["acme/*"], "expires_at": "2027-01-01T00:00:00Z" }))]
 pub struct CreateKeyRequest {
     /// 1 to 100 characters, to recognise the key in lists.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// At least one; never more than the calling key holds.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// `live` (default) or `test`.
     #[serde(default)]
@@ -52,7 +54,7 @@ pub async fn create_key(
     principal: Principal,
     identity: RequestIdentity,
     database: web::Data<Database>,
-    body: web::Json<CreateKeyRequest>,
+    body: JsonObject<CreateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let context = super::super::context(&identity);

@@ -9,7 +9,7 @@ use caravan_core::error::responses::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable,
 };
 use caravan_core::id::ApiKeyId;
-use caravan_core::{ApiError, Database, Principal, RequestIdentity};
+use caravan_core::{ApiError, Database, JsonObject, Principal, RequestIdentity};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 pub struct RotateKeyRequest {
     /// How long the current secret keeps working, 0 to 604800 seconds (a week).
     #[serde(default)]
+    #[schema(maximum = 604800)]
     pub grace_period_s: u32,
 }
 
@@ -43,7 +44,7 @@ pub async fn rotate_key(
     path: web::Path<String>,
     database: web::Data<Database>,
     key_store: web::Data<KeyStore>,
-    body: web::Json<RotateKeyRequest>,
+    body: JsonObject<RotateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::super::path_id(&path, ApiKeyId::parse, PortalError::KeyNotFound)?;
     let context = super::super::context(&identity);

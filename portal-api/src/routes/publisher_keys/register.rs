@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use caravan_core::error::responses::{
     BadRequest, Conflict, Forbidden, TooManyRequests, Unauthorized, Unprocessable,
 };
-use caravan_core::{ApiError, Database, Principal, RequestIdentity};
+use caravan_core::{ApiError, Database, JsonObject, Principal, RequestIdentity};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -41,7 +41,7 @@ pub async fn register_publisher_key(
     identity: RequestIdentity,
     path: web::Path<String>,
     database: web::Data<Database>,
-    body: web::Json<RegisterPublisherKeyRequest>,
+    body: JsonObject<RegisterPublisherKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let namespace = path.into_inner();
     let body = body.into_inner();

@@ -5,7 +5,7 @@ use crate::views::TenantView;
 use actix_web::{HttpResponse, web};
 use caravan_core::error::responses::{BadRequest, Forbidden, TooManyRequests, Unauthorized, Unprocessable};
 use caravan_core::plans::PlanCatalog;
-use caravan_core::{ApiError, Database, Principal, RequestIdentity};
+use caravan_core::{ApiError, Database, JsonObject, Principal, RequestIdentity};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -37,7 +37,7 @@ pub async fn create_tenant(
     identity: RequestIdentity,
     database: web::Data<Database>,
     plans: web::Data<PlanCatalog>,
-    body: web::Json<CreateTenantRequest>,
+    body: JsonObject<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let context = super::super::context(&identity);

@@ -7,11 +7,11 @@ use crate::service::tenants::{self, TenantChanges};
 use crate::views::TenantView;
 use actix_web::{HttpResponse, web};
 use caravan_core::error::responses::{
-    BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable,
+    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable,
 };
 use caravan_core::id::TenantId;
 use caravan_core::plans::PlanCatalog;
-use caravan_core::{ApiError, Database, Principal, RequestIdentity};
+use caravan_core::{ApiError, Database, JsonObject, Principal, RequestIdentity};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -27,7 +27,8 @@ pub struct UpdateTenantRequest {
 
 /// Update a tenant
 ///
-/// Operator only. Takes effect on the tenant's next request.
+/// Operator only. Takes effect on the tenant's next request. The operator tenant itself
+/// cannot be suspended (409 `operator-tenant-protected`).
 #[utoipa::path(
     patch,
     path = "/v1/tenants/{tenant_id}",
@@ -36,7 +37,7 @@ pub struct UpdateTenantRequest {
     params(("tenant_id" = String, Path, description = "Tenant id, `ten_…`")),
     request_body = UpdateTenantRequest,
     responses((status = 200, description = "The updated tenant", body = TenantView), BadRequest, Unauthorized, Forbidden,
-        NotFound, Unprocessable, TooManyRequests),
+        NotFound, Conflict, Unprocessable, TooManyRequests),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn update_tenant(
@@ -46,7 +47,7 @@ pub async fn update_tenant(
     database: web::Data<Database>,
     plans: web::Data<PlanCatalog>,
     key_store: web::Data<KeyStore>,
-    body: web::Json<UpdateTenantRequest>,
+    body: JsonObject<UpdateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::super::path_id(&path, TenantId::parse, PortalError::TenantNotFound)?;
     let body = body.into_inner();

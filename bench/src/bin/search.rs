@@ -1,0 +1,383 @@
+//! Search benchmark on the 185k-record catalog (`../shared/corpus/npm-catalog.tsv`), all
+//! in one run:
+//!
+//! 1. Caravan's index built from the catalog (the time and size of a full index).
+//! 2. Latency of Caravan's search, single-threaded in-process, for 1–3 word queries with
+//!    facets (the relevance set's exact, prefix and intent queries), typo queries (the 80
+//!    known-item queries with one typo each) and type-ahead suggestions.
+//! 3. The same over HTTP (`GET /v1/search`), one client and 32 concurrent clients.
+//! 4. The same 80 typo queries against PostgreSQL full-text search (tsvector with a GIN
+//!    index, `ts_rank_cd`) and SQLite FTS5 (`bm25`), with the same semantics: any word may
+//!    match (OR), ranked by text relevance blended with popularity — p50, p99 and
+//!    recall@10 for all three, side by side.
+//!
+//! `cargo run --release -p caravan-bench --bin search -- [--in-process] [CATALOG]`
+//! (`--in-process` stops after part 2, listing the slowest queries), PostgreSQL from
+//! `BENCH_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test; a scratch
+//! database is made and dropped).
+
+#![allow(clippy::print_stdout)] // the report goes to standard output
+
+use caravan_bench::{agent, bench_settings, percentile, serve_caravan};
+use caravan_gateway::config::Settings;
+use caravan_registry::search::catalog::{self, CatalogEntry};
+use caravan_registry::search::documents;
+use caravan_registry::search::index::SearchIndex;
+use caravan_registry::search::query::{self, SearchRequest};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+use std::time::Instant;
+
+const REPEAT: usize = 5;
+
+fn main() -> anyhow::Result<()> {
+    let in_process_only = std::env::args().any(|argument| argument == "--in-process");
+    let path = std::env::args().skip(1).find(|argument| !argument.starts_with("--")).unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/npm-catalog.tsv").to_owned()
+    });
+    let file = std::fs::File::open(&path).map_err(|error| anyhow::anyhow!("cannot open {path}: {error}"))?;
+    let entries = catalog::read(std::io::BufReader::new(file), caravan_core::db::now())?;
+    let plain = queries(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/search/relevance.tsv"), |kind| {
+        kind != "typo"
+    })?;
+    let typos =
+        queries(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/search/typo-known-items.tsv"), |_| true)?;
+    let prefixes: Vec<String> =
+        plain.iter().chain(&typos).map(|(query, _)| query.chars().take(4).collect()).collect();
+    println!(
+        "catalog: {} entries; {} plain queries, {} typo queries, {} prefixes",
+        entries.len(),
+        plain.len(),
+        typos.len(),
+        prefixes.len()
+    );
+
+    // 1. The catalog stored in the database, and a full reindex from it (what `caravan
+    //    reindex` does).
+    let (settings, _data_dir, backend) = bench_settings(2)?;
+    let database = caravan_core::Database::connect(
+        settings.database_target()?,
+        &caravan_core::db::PoolOptions::default(),
+    )?;
+    database.migrate()?;
+    catalog::store(&mut *database.connection()?, &entries, |_| {})?;
+    let directory = tempfile::tempdir()?;
+    let started = Instant::now();
+    let index = SearchIndex::open(&directory.path().join("search"))?;
+    index.upsert(documents::catalog(&mut *database.connection()?, None)?)?;
+    index.flush()?;
+    println!(
+        "full reindex from {backend}: {} documents in {:.2} s, {} segments, {:.1} MB on disk",
+        index.len(),
+        started.elapsed().as_secs_f64(),
+        index.searcher().segment_readers().len(),
+        index.size_on_disk() as f64 / 1e6
+    );
+
+    // 2. In-process, single-threaded.
+    let search = |q: &str| {
+        let request = SearchRequest { q: q.to_owned(), limit: 10, ..SearchRequest::default() };
+        Ok(query::search(&index, &request)?.hits.into_iter().map(|hit| hit.name).collect::<Vec<_>>())
+    };
+    let (mut plain_ms, _) = timed(&plain, |q| search(q))?;
+    let (mut typo_ms, caravan_recall) = timed(&typos, |q| search(q))?;
+    let (mut suggest_ms, _) =
+        timed(&prefixes.iter().map(|prefix| (prefix.clone(), Vec::new())).collect::<Vec<_>>(), |q| {
+            Ok(query::suggest(&index, q, 8)?.into_iter().map(|suggestion| suggestion.name).collect())
+        })?;
+    println!("\nCaravan, in-process, single-threaded (×{REPEAT} each):");
+    println!(
+        "  1–3 word queries with facets: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&mut plain_ms, 0.5),
+        percentile(&mut plain_ms, 0.99)
+    );
+    println!(
+        "  typo queries with facets:     p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&mut typo_ms, 0.5),
+        percentile(&mut typo_ms, 0.99)
+    );
+    println!(
+        "  suggest:                      p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&mut suggest_ms, 0.5),
+        percentile(&mut suggest_ms, 0.99)
+    );
+
+    let relevance_set =
+        queries(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/search/relevance.tsv"), |_| true)?;
+    let (recall, mrr) = relevance(&relevance_set, |q| search(q))?;
+    println!("  relevance set ({} queries): recall@10 {recall:.3}, MRR {mrr:.3}", relevance_set.len());
+
+    if in_process_only {
+        for (name, queries) in [("1–3 word", &plain), ("typo", &typos)] {
+            let mut slowest: Vec<(f64, &str)> = queries
+                .iter()
+                .map(|(query, _)| {
+                    let started = Instant::now();
+                    let _ = search(query);
+                    (started.elapsed().as_secs_f64() * 1000.0, query.as_str())
+                })
+                .collect();
+            slowest.sort_by(|left, right| right.0.total_cmp(&left.0));
+            let listed: Vec<String> =
+                slowest.iter().take(5).map(|(ms, query)| format!("{query:?} {ms:.2} ms")).collect();
+            println!("  slowest {name} queries: {}", listed.join(", "));
+        }
+        return Ok(());
+    }
+
+    // 3. Over HTTP.
+    let (http_one, http_many, rate) = over_http(settings, entries.len(), &plain, &typos)?;
+    println!("\nCaravan over HTTP (GET /v1/search, limit 10, facets):");
+    println!("  1 client:    p50 {:.2} ms, p99 {:.2} ms", http_one.0, http_one.1);
+    println!("  32 clients:  p50 {:.2} ms, p99 {:.2} ms, {:.0} searches/s", http_many.0, http_many.1, rate);
+
+    // 4. The baselines, on the typo queries.
+    let (mut postgres_ms, postgres_recall) = postgres(&entries, &typos)?;
+    let (mut sqlite_ms, sqlite_recall) = sqlite(&entries, &typos)?;
+    let (caravan_p50, caravan_p99) = (percentile(&mut typo_ms, 0.5), percentile(&mut typo_ms, 0.99));
+    let (postgres_p50, postgres_p99) =
+        (percentile(&mut postgres_ms, 0.5), percentile(&mut postgres_ms, 0.99));
+    let (sqlite_p50, sqlite_p99) = (percentile(&mut sqlite_ms, 0.5), percentile(&mut sqlite_ms, 0.99));
+    println!("\n80 known-item queries with one typo each, top 10 (single-threaded):");
+    println!("  engine                  p50 ms   p99 ms  recall@10");
+    println!("  Caravan (tantivy)     {caravan_p50:8.2} {caravan_p99:8.2}  {caravan_recall:9.3}");
+    println!("  PostgreSQL FTS (OR)   {postgres_p50:8.2} {postgres_p99:8.2}  {postgres_recall:9.3}");
+    println!("  SQLite FTS5 (OR)      {sqlite_p50:8.2} {sqlite_p99:8.2}  {sqlite_recall:9.3}");
+    println!(
+        "  Caravan is {:.1}x / {:.1}x faster than PostgreSQL and {:.1}x / {:.1}x faster than FTS5 (p50 / p99)",
+        postgres_p50 / caravan_p50,
+        postgres_p99 / caravan_p99,
+        sqlite_p50 / caravan_p50,
+        sqlite_p99 / caravan_p99
+    );
+    Ok(())
+}
+
+type Labeled = Vec<(String, Vec<String>)>;
+
+fn queries(path: &str, keep: impl Fn(&str) -> bool) -> anyhow::Result<Labeled> {
+    Ok(std::fs::read_to_string(path)?
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.starts_with("query\t"))
+        .filter_map(|line| {
+            let mut columns = line.split('\t');
+            let (query, kind, expected) = (columns.next()?, columns.next()?, columns.next()?);
+            keep(kind)
+                .then(|| (query.to_owned(), expected.split(',').map(|name| name.trim().to_owned()).collect()))
+        })
+        .collect())
+}
+
+/// Runs each query `REPEAT` times; the latencies, and recall@10 of the first run.
+fn timed(
+    queries: &Labeled,
+    mut run: impl FnMut(&str) -> anyhow::Result<Vec<String>>,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let mut latencies = Vec::new();
+    let mut found = 0;
+    for round in 0..REPEAT {
+        for (query, expected) in queries {
+            let started = Instant::now();
+            let names = run(query)?;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            if round == 0 && names.iter().take(10).any(|name| expected.contains(name)) {
+                found += 1;
+            }
+        }
+    }
+    Ok((latencies, found as f64 / queries.len().max(1) as f64))
+}
+
+/// recall@10 (share of queries with an expected name in the first 10) and MRR (mean of
+/// 1/rank of the first expected name), as `caravan search evaluate` computes them.
+fn relevance(
+    queries: &Labeled,
+    mut run: impl FnMut(&str) -> anyhow::Result<Vec<String>>,
+) -> anyhow::Result<(f64, f64)> {
+    let (mut found, mut reciprocal) = (0, 0.0);
+    for (query, expected) in queries {
+        if let Some(position) = run(query)?.iter().take(10).position(|name| expected.contains(name)) {
+            found += 1;
+            reciprocal += 1.0 / (position as f64 + 1.0);
+        }
+    }
+    let total = queries.len().max(1) as f64;
+    Ok((found as f64 / total, reciprocal / total))
+}
+
+/// The words of a query as the baselines see them: lowercase letters and digits.
+fn words(query: &str) -> Vec<String> {
+    query
+        .split(|character: char| !character.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn postgres(entries: &[CatalogEntry], typos: &Labeled) -> anyhow::Result<(Vec<f64>, f64)> {
+    let admin_url = std::env::var("BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let mut admin = PgConnection::establish(&admin_url)?;
+    diesel::sql_query("DROP DATABASE IF EXISTS caravan_bench_search WITH (FORCE)").execute(&mut admin)?;
+    diesel::sql_query("CREATE DATABASE caravan_bench_search").execute(&mut admin)?;
+    let url = format!(
+        "{}/caravan_bench_search",
+        admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base)
+    );
+    let outcome = (|| -> anyhow::Result<(Vec<f64>, f64)> {
+        let mut connection = PgConnection::establish(&url)?;
+        diesel::sql_query(
+            "CREATE TABLE catalog (name TEXT PRIMARY KEY, description TEXT NOT NULL, downloads BIGINT NOT NULL, \
+             document tsvector GENERATED ALWAYS AS (to_tsvector('english', replace(replace(name, '/', ' '), '-', ' ') \
+             || ' ' || description)) STORED)",
+        )
+        .execute(&mut connection)?;
+        let rows = tempfile::NamedTempFile::new()?;
+        let text: String = entries
+            .iter()
+            .map(|entry| {
+                format!(
+                    "{}\t{}\t{}\n",
+                    copy_text(&entry.name),
+                    copy_text(&entry.description),
+                    entry.downloads_a_month
+                )
+            })
+            .collect();
+        std::fs::write(rows.path(), text)?;
+        let copied = std::process::Command::new("psql")
+            .arg(&url)
+            .arg("-qc")
+            .arg(format!("\\copy catalog (name, description, downloads) FROM '{}'", rows.path().display()))
+            .status()?;
+        anyhow::ensure!(copied.success(), "psql \\copy failed");
+        diesel::sql_query("CREATE INDEX catalog_document ON catalog USING GIN (document)")
+            .execute(&mut connection)?;
+        diesel::sql_query("ANALYZE catalog").execute(&mut connection)?;
+        timed(typos, |q| {
+            let terms = words(q).join(" | ");
+            let sql = format!(
+                "SELECT name FROM catalog, to_tsquery('english', '{terms}') query WHERE document @@ query \
+                 ORDER BY ts_rank_cd(document, query) * ln(2 + downloads) DESC LIMIT 10"
+            );
+            Ok(diesel::sql_query(sql)
+                .load::<Named>(&mut connection)?
+                .into_iter()
+                .map(|row| row.name)
+                .collect())
+        })
+    })();
+    diesel::sql_query("DROP DATABASE IF EXISTS caravan_bench_search WITH (FORCE)").execute(&mut admin)?;
+    outcome
+}
+
+fn copy_text(text: &str) -> String {
+    text.replace('\\', "\\\\").replace(['\t', '\n', '\r'], " ")
+}
+
+#[derive(diesel::QueryableByName)]
+struct Named {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+fn sqlite(entries: &[CatalogEntry], typos: &Labeled) -> anyhow::Result<(Vec<f64>, f64)> {
+    let directory = tempfile::tempdir()?;
+    let path = directory.path().join("fts.db");
+    let mut connection = SqliteConnection::establish(&path.display().to_string())?;
+    diesel::sql_query("CREATE VIRTUAL TABLE catalog USING fts5(name, description, downloads UNINDEXED, tokenize = 'porter unicode61')")
+        .execute(&mut connection)?;
+    connection.transaction(|connection| {
+        for entry in entries {
+            diesel::sql_query("INSERT INTO catalog (name, description, downloads) VALUES (?, ?, ?)")
+                .bind::<diesel::sql_types::Text, _>(&entry.name)
+                .bind::<diesel::sql_types::Text, _>(&entry.description)
+                .bind::<diesel::sql_types::BigInt, _>(entry.downloads_a_month)
+                .execute(connection)?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    timed(typos, |q| {
+        let terms = words(q).iter().map(|word| format!("\"{word}\"")).collect::<Vec<_>>().join(" OR ");
+        let sql = format!(
+            "SELECT name FROM catalog WHERE catalog MATCH '{terms}' ORDER BY bm25(catalog) * ln(2 + downloads) LIMIT 10"
+        );
+        Ok(diesel::sql_query(sql).load::<Named>(&mut connection)?.into_iter().map(|row| row.name).collect())
+    })
+}
+
+/// (p50, p99) in milliseconds.
+type Percentiles = (f64, f64);
+
+/// (p50, p99) with one client, (p50, p99) with 32 and their searches/s, through `caravan
+/// serve`.
+fn over_http(
+    settings: Settings,
+    catalog_size: usize,
+    plain: &Labeled,
+    typos: &Labeled,
+) -> anyhow::Result<(Percentiles, Percentiles, f64)> {
+    let (base, key) = serve_caravan(settings)?;
+    // The server's follower indexes the catalog; wait for it.
+    let http = agent();
+    for _ in 0..600 {
+        let mut response = http
+            .get(&format!("{base}/v1/search"))
+            .header("Authorization", &format!("Bearer {key}"))
+            .call()?;
+        let page: serde_json::Value = response.body_mut().read_json()?;
+        if page["total"].as_u64() == Some(catalog_size as u64) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let all: Vec<&str> = plain.iter().chain(typos).map(|(query, _)| query.as_str()).collect();
+    let fetch = |agent: &ureq::Agent, q: &str| -> anyhow::Result<f64> {
+        let started = Instant::now();
+        let mut response = agent
+            .get(&format!("{base}/v1/search"))
+            .query("q", q)
+            .query("limit", "10")
+            .header("Authorization", &format!("Bearer {key}"))
+            .call()?;
+        anyhow::ensure!(response.status() == 200, "search answered {}", response.status());
+        let _ = response.body_mut().read_to_vec()?;
+        Ok(started.elapsed().as_secs_f64() * 1000.0)
+    };
+    let mut one = Vec::new();
+    for _ in 0..REPEAT {
+        for q in &all {
+            one.push(fetch(&http, q)?);
+        }
+    }
+    let started = Instant::now();
+    let mut many: Vec<f64> = std::thread::scope(|scope| -> anyhow::Result<Vec<f64>> {
+        let handles: Vec<_> = (0..32)
+            .map(|client| {
+                let (all, fetch) = (&all, &fetch);
+                scope.spawn(move || -> anyhow::Result<Vec<f64>> {
+                    let agent = agent();
+                    let mut latencies = Vec::new();
+                    for round in 0..REPEAT {
+                        for q in
+                            all.iter().skip((client + round) % all.len()).chain(all.iter()).take(all.len())
+                        {
+                            latencies.push(fetch(&agent, q)?);
+                        }
+                    }
+                    Ok(latencies)
+                })
+            })
+            .collect();
+        let mut all_latencies = Vec::new();
+        for handle in handles {
+            all_latencies.extend(handle.join().map_err(|_| anyhow::anyhow!("a client panicked"))??);
+        }
+        Ok(all_latencies)
+    })?;
+    let rate = many.len() as f64 / started.elapsed().as_secs_f64();
+    Ok((
+        (percentile(&mut one, 0.5), percentile(&mut one, 0.99)),
+        (percentile(&mut many, 0.5), percentile(&mut many, 0.99)),
+        rate,
+    ))
+}

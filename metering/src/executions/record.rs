@@ -1,0 +1,191 @@
+//! Writing an execution's life: the `running` row before dispatch, and the end of the run
+//! — its record, its usage in the ledger (a `caravan.usage` event from source
+//! `caravan/executions` whose id is the execution's), and, for async runs with a webhook,
+//! the outbox row — in one transaction. An execution that got a 2xx survives a crash; a
+//! retried end changes nothing (the row must still be `running`, the usage id is unique).
+
+use crate::db::executions::{self, ExecutionRow, Finish};
+use crate::db::webhooks::{self, DeliveryRow, SecretRow};
+use crate::domain::event::UsageEvent;
+use crate::domain::meter::{MeterCatalog, USAGE_EVENT_TYPE};
+use crate::error::MeteringError;
+use crate::ingest::{self, lock_open_periods};
+use crate::views::ExecutionView;
+use caravan_core::db::{DbConnection, write_transaction};
+use caravan_core::id::{DeliveryId, WebhookEventId, WebhookSecretId};
+use caravan_core::money::{Decimal, quantity_to_micros};
+use caravan_worker::protocol::RunStatus;
+use chrono::NaiveDateTime;
+use serde_json::{Value, json};
+use std::str::FromStr;
+
+/// Where usage of executions comes from.
+pub const EXECUTIONS_SOURCE: &str = "caravan/executions";
+
+/// What a run produced, as the worker reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: RunStatus,
+    pub output: Option<Value>,
+    pub reason: Option<String>,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub tool_calls: u64,
+    pub job_seconds: Decimal,
+}
+
+impl Outcome {
+    /// A run that ended without the worker reporting its end.
+    pub fn lost(reason: &str) -> Self {
+        Self {
+            status: RunStatus::Failed,
+            output: None,
+            reason: Some(reason.to_owned()),
+            tokens_in: 0,
+            tokens_out: 0,
+            tool_calls: 0,
+            job_seconds: Decimal::ZERO,
+        }
+    }
+}
+
+/// Records the end of a running execution; returns the row as it now stands (unchanged
+/// when it had ended already).
+pub fn finish(
+    connection: &mut DbConnection,
+    meters: &MeterCatalog,
+    execution: &ExecutionRow,
+    outcome: &Outcome,
+    now: NaiveDateTime,
+) -> Result<ExecutionRow, MeteringError> {
+    let job_micros = quantity_to_micros(outcome.job_seconds.round_dp(6)).unwrap_or(0);
+    let finish = Finish {
+        status: outcome.status.as_str().to_owned(),
+        output: outcome.output.as_ref().map(Value::to_string),
+        error: outcome.reason.clone(),
+        tokens_in: i64::try_from(outcome.tokens_in).unwrap_or(i64::MAX),
+        tokens_out: i64::try_from(outcome.tokens_out).unwrap_or(i64::MAX),
+        tool_calls: i64::try_from(outcome.tool_calls).unwrap_or(i64::MAX),
+        job_micros,
+        finished_at: Some(now),
+        duration_ms: Some((now - execution.created_at).num_milliseconds().max(0)),
+    };
+    write_transaction(connection, |connection| {
+        if executions::finish(connection, &execution.id, &finish)? {
+            record_usage(connection, meters, execution, outcome, now)?;
+            if let Some(url) = &execution.webhook_url {
+                let ended = executions::find(connection, &execution.id)?
+                    .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))?;
+                enqueue_webhook(connection, &ended, url, now)?;
+            }
+        }
+        executions::find(connection, &execution.id)?
+            .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))
+    })
+}
+
+fn record_usage(
+    connection: &mut DbConnection,
+    meters: &MeterCatalog,
+    execution: &ExecutionRow,
+    outcome: &Outcome,
+    now: NaiveDateTime,
+) -> Result<(), MeteringError> {
+    let data = json!({
+        "capsule": execution.capsule,
+        "version": execution.version,
+        "status": outcome.status.as_str(),
+        "executions": 1,
+        "tokens_in": outcome.tokens_in,
+        "tokens_out": outcome.tokens_out,
+        "tool_calls": outcome.tool_calls,
+        "job_seconds": outcome.job_seconds.round_dp(6).to_string(),
+    });
+    let event = UsageEvent {
+        id: execution.id.to_string(),
+        source: EXECUTIONS_SOURCE.to_owned(),
+        event_type: USAGE_EVENT_TYPE.to_owned(),
+        subject: None,
+        time: now,
+        data,
+        capsule: Some(execution.capsule.clone()),
+    };
+    let mut metered = ingest::meter(meters, event).map_err(MeteringError::InvalidExecution)?;
+    // The publisher's price is charged for runs that succeeded.
+    if outcome.status == RunStatus::Succeeded {
+        metered.unit_price = execution.unit_price.as_deref().and_then(|price| Decimal::from_str(price).ok());
+    }
+    let metered = [metered];
+    lock_open_periods(connection, metered.iter().map(|metered| metered.event.time))?;
+    ingest::record(connection, &execution.tenant_id, Some(&execution.api_key_id), &metered, now)?;
+    Ok(())
+}
+
+/// The event type of an ended execution: `execution.succeeded`, `execution.failed`, …
+pub fn event_type(status: &str) -> String {
+    format!("execution.{status}")
+}
+
+fn enqueue_webhook(
+    connection: &mut DbConnection,
+    execution: &ExecutionRow,
+    url: &str,
+    now: NaiveDateTime,
+) -> Result<(), MeteringError> {
+    ensure_secret(connection, execution, now)?;
+    let event_id = WebhookEventId::new();
+    let event_type = event_type(&execution.status);
+    let payload = json!({
+        "id": event_id,
+        "type": event_type,
+        "created": now.and_utc().timestamp(),
+        "data": { "execution": ExecutionView::from(execution.clone()) },
+    });
+    webhooks::enqueue(
+        connection,
+        &DeliveryRow {
+            id: DeliveryId::new(),
+            tenant_id: execution.tenant_id.clone(),
+            execution_id: execution.id.clone(),
+            event_id: event_id.to_string(),
+            event_type,
+            url: url.to_owned(),
+            payload: payload.to_string(),
+            attempts: 0,
+            next_attempt_at: Some(now),
+            delivered_at: None,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+        },
+    )?;
+    Ok(())
+}
+
+/// A tenant's first webhook makes its signing secret.
+fn ensure_secret(
+    connection: &mut DbConnection,
+    execution: &ExecutionRow,
+    now: NaiveDateTime,
+) -> Result<(), MeteringError> {
+    if webhooks::live_secrets(connection, &execution.tenant_id, now)?.is_empty() {
+        webhooks::insert_secret(
+            connection,
+            &SecretRow {
+                id: WebhookSecretId::new(),
+                tenant_id: execution.tenant_id.clone(),
+                secret: crate::executions::webhooks::new_secret(),
+                created_at: now,
+                expires_at: None,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Inserts the `running` row before dispatch.
+pub fn start(connection: &mut DbConnection, row: &ExecutionRow) -> Result<(), MeteringError> {
+    write_transaction(connection, |connection| {
+        executions::insert(connection, row).map_err(MeteringError::from)
+    })
+}

@@ -1,0 +1,9 @@
+DROP TABLE stripe_events;
+DROP TABLE stripe_requests;
+DROP TABLE stripe_customers;
+DROP TABLE invoice_lines;
+DROP TABLE invoices;
+DROP TABLE billing_periods;
+DROP TABLE usage_distinct_values;
+DROP TABLE usage_rollups;
+DROP TABLE usage_events;

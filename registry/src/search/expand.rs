@@ -1,0 +1,106 @@
+//! A query word grown into the indexed words it may stand for: those one or two typos away
+//! and those it is the beginning of. The term dictionaries are walked once per query (not
+//! once per document matched), and only the few most likely words are kept — the way
+//! search engines bound fuzzy and prefix queries — so a short or common word cannot fan
+//! out into thousands of postings.
+//!
+//! A typo is looked for only among words that start with the same letter: few typos hit the
+//! first letter, and fixing it confines the walk to one branch of the dictionary.
+
+use std::collections::HashMap;
+use tantivy::query::FuzzyTermQuery;
+use tantivy::schema::Field;
+use tantivy::{Searcher, Term};
+
+/// Words kept for a typo.
+const TYPO_EXPANSIONS: usize = 8;
+/// Words kept for a prefix.
+const PREFIX_EXPANSIONS: usize = 16;
+/// Words a prefix's walk looks at before it picks (in dictionary order).
+const PREFIX_SCAN: usize = 512;
+
+/// The words of `field` within `distance` edits of `word` (a transposition is one edit),
+/// other than `word` itself: the closest first, then the most frequent.
+pub fn typos(searcher: &Searcher, field: Field, word: &str, distance: u8) -> Vec<String> {
+    let Some(first) = word.chars().next() else { return Vec::new() };
+    let low = first.to_string();
+    let high = successor(low.as_bytes());
+    let Ok(automaton) = FuzzyTermQuery::new(Term::from_field_text(field, word), distance, true).automaton()
+    else {
+        return Vec::new();
+    };
+    let mut found: HashMap<String, u64> = HashMap::new();
+    for segment in searcher.segment_readers() {
+        let Ok(inverted) = segment.inverted_index(field) else { continue };
+        let mut builder = inverted.terms().search(&automaton).ge(low.as_bytes());
+        if let Some(high) = &high {
+            builder = builder.lt(high);
+        }
+        let Ok(mut stream) = builder.into_stream() else { continue };
+        while stream.advance() {
+            if let Ok(term) = std::str::from_utf8(stream.key())
+                && term != word
+            {
+                *found.entry(term.to_owned()).or_default() += u64::from(stream.value().doc_freq);
+            }
+        }
+    }
+    let mut ranked: Vec<(usize, u64, String)> = found
+        .into_iter()
+        .map(|(term, frequency)| (strsim::osa_distance(word, &term), frequency, term))
+        .collect();
+    ranked.sort_unstable_by(|left, right| {
+        left.0.cmp(&right.0).then(right.1.cmp(&left.1)).then(left.2.cmp(&right.2))
+    });
+    ranked.into_iter().take(TYPO_EXPANSIONS).map(|(_, _, term)| term).collect()
+}
+
+/// The words of `field` that start with `prefix` (and are longer): the most frequent
+/// first, among the first `PREFIX_SCAN` in dictionary order.
+pub fn completions(searcher: &Searcher, field: Field, prefix: &str) -> Vec<String> {
+    let high = successor(prefix.as_bytes());
+    let mut found: HashMap<String, u64> = HashMap::new();
+    for segment in searcher.segment_readers() {
+        let Ok(inverted) = segment.inverted_index(field) else { continue };
+        let mut builder = inverted.terms().range().gt(prefix.as_bytes());
+        if let Some(high) = &high {
+            builder = builder.lt(high);
+        }
+        let Ok(mut stream) = builder.into_stream() else { continue };
+        let mut scanned = 0;
+        while scanned < PREFIX_SCAN && stream.advance() {
+            scanned += 1;
+            if let Ok(term) = std::str::from_utf8(stream.key()) {
+                *found.entry(term.to_owned()).or_default() += u64::from(stream.value().doc_freq);
+            }
+        }
+    }
+    let mut ranked: Vec<(u64, String)> =
+        found.into_iter().map(|(term, frequency)| (frequency, term)).collect();
+    ranked.sort_unstable_by(|left, right| right.0.cmp(&left.0).then(left.1.cmp(&right.1)));
+    ranked.into_iter().take(PREFIX_EXPANSIONS).map(|(_, term)| term).collect()
+}
+
+/// The smallest byte string greater than every string starting with `prefix`, if any.
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut bytes = prefix.to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < u8::MAX {
+            bytes.push(last + 1);
+            return Some(bytes);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::successor;
+
+    #[test]
+    fn the_successor_of_a_prefix_bounds_every_word_it_starts() {
+        assert_eq!(successor(b"re"), Some(b"rf".to_vec()));
+        assert_eq!(successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(successor(b"\xff"), None);
+    }
+}

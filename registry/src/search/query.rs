@@ -1,0 +1,422 @@
+//! Searching: the query built from the user's words, filters, facets, highlighted
+//! snippets, sort orders and the score formula (`ranking`).
+//!
+//! Each word matches exactly in the name, keywords, description (stemmed) and README,
+//! and — when it has 4 letters or more — with typos (1 edit up to 7 letters, 2 beyond) in
+//! the name and description; the last word also matches as a prefix. Any word may match
+//! (OR), but a result matching more of them ranks higher (see `text_query`); a capsule
+//! whose name equals the query ranks first. Common English words (`for`, `and`, `to`…)
+//! are left out unless they are the last word or all there is. No query syntax is
+//! interpreted: quotes, parentheses, `AND` and `*` are just characters.
+
+use super::expand;
+use super::facets::{FacetCounter, FacetField};
+use super::index::SearchIndex;
+use super::ranking::CapsuleStats;
+use super::schema::{TEXT, WORDS, tokens};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
+use utoipa::ToSchema;
+
+/// The longest query accepted, in bytes.
+pub const MAX_QUERY_BYTES: usize = 1024;
+/// Words of a query beyond this are ignored.
+const MAX_WORDS: usize = 10;
+/// How deep results can be paged.
+pub const MAX_OFFSET: usize = 1000;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Text relevance blended with quality and popularity.
+    #[default]
+    Relevance,
+    /// Quality (measured performance), then popularity.
+    Rank,
+    /// Executions in the ranking window.
+    Executions,
+    /// Newest version first.
+    Recent,
+}
+
+/// What to search for.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub q: String,
+    pub category: Option<String>,
+    pub license: Option<String>,
+    pub publisher: Option<String>,
+    pub tier: Option<String>,
+    pub include_yanked: bool,
+    pub include_deprecated: bool,
+    pub sort: Sort,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Hit {
+    /// `publisher/name`.
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// The description with the matched words in `<b>…</b>` (HTML-escaped otherwise).
+    pub snippet: String,
+    pub license: String,
+    pub tier: String,
+    pub categories: Vec<String>,
+    /// `active`, `deprecated` or `yanked` (revoked capsules are never found).
+    pub status: String,
+    /// `registry` (published, runnable) or `catalog` (imported metadata).
+    pub source: String,
+    /// The sort key of this result.
+    pub score: f64,
+    /// Why it ranks where it does.
+    pub rank: RankComponents,
+}
+
+/// The components of a result's rank (see `GET /v1/capsules/{publisher}/{name}/stats`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RankComponents {
+    /// 0 to 1, from measured success, latency, cost, volume and recency.
+    pub quality: f64,
+    /// log10(1 + executions in the window, or downloads a month).
+    pub popularity: f64,
+    pub executions: u64,
+    /// The measured figures behind `quality`, when the capsule has run in the window.
+    pub stats: Option<CapsuleStats>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
+}
+
+/// Counts of the matching capsules by filter value.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Facets {
+    pub category: Vec<FacetCount>,
+    pub license: Vec<FacetCount>,
+    pub publisher: Vec<FacetCount>,
+    pub tier: Vec<FacetCount>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchResults {
+    /// How many capsules match.
+    pub total: usize,
+    pub hits: Vec<Hit>,
+    pub facets: Facets,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Suggestion {
+    pub name: String,
+    pub description: String,
+}
+
+/// Runs a search.
+pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<SearchResults> {
+    let searcher = index.searcher();
+    let fields = index.fields;
+    let words = tokens(&index.index, WORDS, &request.q);
+    let has_text = !request.q.trim().is_empty();
+    if has_text && words.is_empty() {
+        return Ok(SearchResults { total: 0, hits: Vec::new(), facets: Facets::default() });
+    }
+    let text = text_query(index, &searcher, &request.q, &words);
+    let query = with_filters(index, text, request);
+
+    let facet_counter = FacetCounter {
+        fields: vec![
+            FacetField { field: "category", limit: 50 },
+            FacetField { field: "license", limit: 20 },
+            FacetField { field: "publisher", limit: 20 },
+            FacetField { field: "tier", limit: 3 },
+        ],
+    };
+    let sort = request.sort;
+    let top = TopDocs::with_limit(request.limit.max(1))
+        .and_offset(request.offset.min(MAX_OFFSET))
+        .tweak_score(move |segment: &SegmentReader| {
+            let fast = segment.fast_fields();
+            let quality = fast.f64("quality").ok();
+            let popularity = fast.f64("popularity").ok();
+            let executions = fast.u64("executions").ok();
+            let published = fast.i64("published_at").ok();
+            move |doc: DocId, score: Score| {
+                let quality = quality.as_ref().and_then(|column| column.first(doc)).unwrap_or(0.0);
+                let popularity = popularity.as_ref().and_then(|column| column.first(doc)).unwrap_or(0.0);
+                match sort {
+                    Sort::Relevance => f64::from(score).powi(3) * (1.0 + 0.5 * quality) * (1.0 + popularity),
+                    Sort::Rank => quality + popularity / 1000.0,
+                    Sort::Executions => {
+                        executions.as_ref().and_then(|column| column.first(doc)).unwrap_or(0) as f64
+                    }
+                    Sort::Recent => {
+                        published.as_ref().and_then(|column| column.first(doc)).unwrap_or(0) as f64
+                    }
+                }
+            }
+        });
+    let (top, facet_counts, total) = searcher.search(&query, &(top, facet_counter, Count))?;
+    let snippets = SnippetGenerator::create(&searcher, &*query, fields.description).ok();
+    let mut hits = Vec::with_capacity(top.len());
+    for (score, address) in top {
+        let document: TantivyDocument = searcher.doc(address)?;
+        let text =
+            |field| document.get_first(field).and_then(|value| value.as_str()).unwrap_or_default().to_owned();
+        let number = |field| document.get_first(field).and_then(|value| value.as_f64()).unwrap_or(0.0);
+        let snippet = snippets
+            .as_ref()
+            .map(|generator| generator.snippet_from_doc(&document).to_html())
+            .filter(|html| !html.is_empty())
+            .unwrap_or_else(|| escape_html(&text(fields.description).chars().take(150).collect::<String>()));
+        let stats: Option<CapsuleStats> = serde_json::from_str(&text(fields.rank)).ok().flatten();
+        hits.push(Hit {
+            name: text(fields.name),
+            version: text(fields.version),
+            description: text(fields.description),
+            snippet,
+            license: text(fields.license),
+            tier: text(fields.tier),
+            categories: document
+                .get_all(fields.category)
+                .filter_map(|value| value.as_str())
+                .map(str::to_owned)
+                .collect(),
+            status: text(fields.status),
+            source: text(fields.source),
+            score,
+            rank: RankComponents {
+                quality: number(fields.quality),
+                popularity: number(fields.popularity),
+                executions: document
+                    .get_first(fields.executions)
+                    .and_then(|value| value.as_u64())
+                    .unwrap_or(0),
+                stats,
+            },
+        });
+    }
+    let mut counted = facet_counts.into_iter().map(|values| {
+        values.into_iter().map(|(value, count)| FacetCount { value, count }).collect::<Vec<_>>()
+    });
+    let mut next = || counted.next().unwrap_or_default();
+    let facets = Facets { category: next(), license: next(), publisher: next(), tier: next() };
+    Ok(SearchResults { total, hits, facets })
+}
+
+/// Text as HTML, for snippets without a highlighted word.
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The query's score counts its words: each word scores the best way it matches — 1.3
+/// exactly in the name, 1.2 in the keywords, 1.2 as the prefix of a name word (the last
+/// word), 1.1 exactly in the description or README, 1.0 with a typo — and a capsule named
+/// exactly like the query gets 3 more (1.5 with a typo). `relevance` then takes the cube,
+/// so matching more of the words outweighs popularity. Typos and prefixes stand for the
+/// few indexed words `expand` finds for them.
+fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[String]) -> Box<dyn Query> {
+    let fields = index.fields;
+    if words.is_empty() {
+        return Box::new(AllQuery);
+    }
+    let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let counted = significant(&words[..words.len().min(MAX_WORDS)]);
+    for (position, word) in counted.iter().copied().enumerate() {
+        let stem = tokens(&index.index, TEXT, word).into_iter().next().unwrap_or_else(|| word.clone());
+        let mut ways = vec![
+            scored(any_of(fields.name_words, [word.clone()]), 1.3),
+            scored(any_of(fields.keywords, [word.clone()]), 1.2),
+            scored(any_of(fields.description, [stem.clone()]), 1.1),
+            scored(any_of(fields.readme, [stem.clone()]), 1.1),
+        ];
+        if position + 1 == counted.len() && word.chars().count() >= 2 {
+            ways.push(scored(
+                any_of(fields.name_words, expand::completions(searcher, fields.name_words, word)),
+                1.2,
+            ));
+        }
+        let distance = typo_distance(word);
+        if distance > 0 {
+            ways.push(scored(
+                any_of(fields.name_words, expand::typos(searcher, fields.name_words, word, distance)),
+                1.0,
+            ));
+            ways.push(scored(
+                any_of(fields.description, expand::typos(searcher, fields.description, &stem, distance)),
+                1.0,
+            ));
+        }
+        alternatives
+            .push((Occur::Should, Box::new(DisjunctionMaxQuery::new(ways.into_iter().flatten().collect()))));
+    }
+    // A query that is a capsule's name (`babel core`, `acme/echo`, `express`) ranks it first.
+    let joined = words.join("-");
+    let normalized = raw.trim().to_lowercase();
+    let mut named = vec![
+        scored(any_of(fields.short_name, [joined.clone()]), 3.0),
+        scored(any_of(fields.name, [normalized]), 3.0),
+    ];
+    let distance = typo_distance(&joined);
+    if distance > 0 {
+        named.push(scored(
+            any_of(fields.short_name, expand::typos(searcher, fields.short_name, &joined, distance)),
+            1.5,
+        ));
+    }
+    alternatives
+        .push((Occur::Should, Box::new(DisjunctionMaxQuery::new(named.into_iter().flatten().collect()))));
+    Box::new(BooleanQuery::new(alternatives))
+}
+
+/// Words too common to tell capsules apart; matching them would only cost time.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of", "on",
+    "or", "that", "the", "this", "to", "via", "with", "your",
+];
+
+/// The words that count: all but stop words, except the last (which may be the beginning of
+/// a longer word) and unless only stop words were typed.
+fn significant(words: &[String]) -> Vec<&String> {
+    let Some((last, before)) = words.split_last() else { return Vec::new() };
+    let mut kept: Vec<&String> = before.iter().filter(|word| !is_stop_word(word)).collect();
+    if kept.is_empty() && is_stop_word(last) {
+        return words.iter().collect();
+    }
+    kept.push(last);
+    kept
+}
+
+fn is_stop_word(word: &str) -> bool {
+    STOP_WORDS.contains(&word)
+}
+
+/// Matches documents with any of `terms` in `field`; `None` for no terms.
+fn any_of(field: Field, terms: impl IntoIterator<Item = String>) -> Option<Box<dyn Query>> {
+    let mut queries: Vec<(Occur, Box<dyn Query>)> = terms
+        .into_iter()
+        .map(|term| -> (Occur, Box<dyn Query>) {
+            let term = Term::from_field_text(field, &term);
+            (Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic)))
+        })
+        .collect();
+    match queries.len() {
+        0 => None,
+        1 => queries.pop().map(|(_, query)| query),
+        _ => Some(Box::new(BooleanQuery::new(queries))),
+    }
+}
+
+/// `query`, every match scoring `score`.
+fn scored(query: Option<Box<dyn Query>>, score: f32) -> Option<Box<dyn Query>> {
+    query.map(|query| Box::new(ConstScoreQuery::new(query, score)) as Box<dyn Query>)
+}
+
+/// Edits tolerated in a word: none up to 3 letters, 1 up to 7, 2 beyond.
+pub fn typo_distance(word: &str) -> u8 {
+    match word.chars().count() {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+fn with_filters(index: &SearchIndex, text: Box<dyn Query>, request: &SearchRequest) -> Box<dyn Query> {
+    let fields = index.fields;
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text)];
+    for (field, value) in [
+        (fields.category, &request.category),
+        (fields.license, &request.license),
+        (fields.publisher, &request.publisher),
+        (fields.tier, &request.tier),
+    ] {
+        if let Some(value) = value {
+            let term = Term::from_field_text(field, value);
+            clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+        }
+    }
+    let status = |value: &str| -> Box<dyn Query> {
+        Box::new(TermQuery::new(Term::from_field_text(fields.status, value), IndexRecordOption::Basic))
+    };
+    clauses.push((Occur::MustNot, status("revoked")));
+    if !request.include_yanked {
+        clauses.push((Occur::MustNot, status("yanked")));
+    }
+    if !request.include_deprecated {
+        clauses.push((Occur::MustNot, status("deprecated")));
+    }
+    Box::new(BooleanQuery::new(clauses))
+}
+
+/// Type-ahead: capsules whose name words start with the last word typed (and contain the
+/// words before it), most popular first.
+pub fn suggest(index: &SearchIndex, prefix: &str, limit: usize) -> tantivy::Result<Vec<Suggestion>> {
+    let fields = index.fields;
+    let words = tokens(&index.index, WORDS, prefix);
+    let Some((last, before)) = words.split_last() else { return Ok(Vec::new()) };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = before
+        .iter()
+        .take(MAX_WORDS)
+        .map(|word| -> (Occur, Box<dyn Query>) {
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(fields.name_words, word),
+                    IndexRecordOption::Basic,
+                )),
+            )
+        })
+        .collect();
+    clauses.push((
+        Occur::Must,
+        Box::new(FuzzyTermQuery::new_prefix(Term::from_field_text(fields.name_words, last), 0, false)),
+    ));
+    let query = with_filters(index, Box::new(BooleanQuery::new(clauses)), &SearchRequest::default());
+    let searcher = index.searcher();
+    let top = TopDocs::with_limit(limit.max(1)).tweak_score(|segment: &SegmentReader| {
+        let popularity = segment.fast_fields().f64("popularity").ok();
+        let quality = segment.fast_fields().f64("quality").ok();
+        move |doc: DocId, _score: Score| {
+            popularity.as_ref().and_then(|column| column.first(doc)).unwrap_or(0.0)
+                + quality.as_ref().and_then(|column| column.first(doc)).unwrap_or(0.0) / 10.0
+        }
+    });
+    let found = searcher.search(&query, &top)?;
+    let mut suggestions = Vec::with_capacity(found.len());
+    for (_, address) in found {
+        let document: TantivyDocument = searcher.doc(address)?;
+        let text =
+            |field| document.get_first(field).and_then(|value| value.as_str()).unwrap_or_default().to_owned();
+        suggestions.push(Suggestion { name: text(fields.name), description: text(fields.description) });
+    }
+    Ok(suggestions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::significant;
+
+    fn kept(query: &str) -> Vec<String> {
+        let words: Vec<String> = query.split(' ').map(str::to_owned).collect();
+        significant(&words).into_iter().cloned().collect()
+    }
+
+    #[test]
+    fn stop_words_are_left_out_except_last_or_alone() {
+        assert_eq!(kept("watch files for changes"), ["watch", "files", "changes"]);
+        assert_eq!(kept("react a"), ["react", "a"]);
+        assert_eq!(kept("to be or not"), ["not"]);
+        assert_eq!(kept("for the"), ["for", "the"]);
+        assert!(kept("").iter().all(String::is_empty));
+    }
+}
