@@ -73,13 +73,7 @@ async fn wait_until_running(app: &TestApp, key: &str, count: usize) {
 async fn wait_until_the_worker_runs(app: &TestApp, worker: &WorkerProcess, count: u64) {
     let health = format!("{}/healthz", worker.url);
     for _ in 0..400 {
-        let running = app
-            .client
-            .get(&health)
-            .send()
-            .await
-            .ok()
-            .map(|response| response.json::<Value>());
+        let running = app.client.get(&health).send().await.ok().map(|response| response.json::<Value>());
         if let Some(body) = running
             && body.await.ok().and_then(|body| body["running"].as_u64()).is_some_and(|n| n >= count)
         {
