@@ -201,6 +201,16 @@ prefixed_id!(
     WorkerId, "wrk"
 );
 
+prefixed_id!(
+    /// Identifies a person who signs in to the web portal.
+    MemberId, "mem"
+);
+
+prefixed_id!(
+    /// Identifies an invitation to become a member.
+    InvitationId, "ivt"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,5 +20,5 @@ pub mod utc;
 pub use db::{Database, DbConnection, DbError};
 pub use error::{ApiError, ErrorCause, ErrorKind, Problem, Problematic};
 pub use json_object::JsonObject;
-pub use principal::{AuthError, Principal, PrincipalDetails, Scope, ScopeSet};
+pub use principal::{Actor, AuthError, Principal, PrincipalDetails, Scope, ScopeSet};
 pub use request_id::RequestIdentity;

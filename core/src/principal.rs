@@ -1,8 +1,9 @@
 //! Who is calling: the [`Principal`] the authentication middleware puts on every `/v1`
-//! request, its [`Scope`]s, and the refusals (401, 403) that follow from them.
+//! request (an API key) or the portal makes for a signed-in member, its [`Scope`]s, and
+//! the refusals (401, 403) that follow from them.
 
 use crate::error::{ApiError, ErrorKind, Problematic};
-use crate::id::{ApiKeyId, TenantId};
+use crate::id::{ApiKeyId, MemberId, TenantId};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -135,7 +136,10 @@ struct Shared {
 
 impl Principal {
     pub fn new(details: PrincipalDetails) -> Self {
-        let key_ulid = details.key_id.ulid().0;
+        let key_ulid = match &details.actor {
+            Actor::Key(key) => key.ulid().0,
+            Actor::Member(member) => member.ulid().0,
+        };
         let tenant_ulid = details.tenant_id.ulid().0;
         Self(Arc::new(Shared { details, key_ulid, tenant_ulid }))
     }
@@ -157,7 +161,8 @@ impl std::ops::Deref for Principal {
 #[derive(Debug, Clone)]
 pub struct PrincipalDetails {
     pub tenant_id: TenantId,
-    pub key_id: ApiKeyId,
+    /// Who acts: an API key, or a member signed in to the portal.
+    pub actor: Actor,
     pub scopes: ScopeSet,
     /// Capsule-name patterns (`acme/*`) that restrict the publish scopes; empty means any.
     pub capsule_patterns: Vec<String>,
@@ -171,7 +176,36 @@ pub struct PrincipalDetails {
     pub test_environment: bool,
 }
 
+/// Who acts for a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Key(ApiKeyId),
+    Member(MemberId),
+}
+
 impl PrincipalDetails {
+    /// The acting key or member, as the audit log records it.
+    pub fn actor_id(&self) -> &str {
+        match &self.actor {
+            Actor::Key(key) => key.as_str(),
+            Actor::Member(member) => member.as_str(),
+        }
+    }
+
+    /// The acting key, when a key acts.
+    pub fn key_id(&self) -> Option<&ApiKeyId> {
+        match &self.actor {
+            Actor::Key(key) => Some(key),
+            Actor::Member(_) => None,
+        }
+    }
+
+    /// The acting key, for what only an API key may do (usage it reports, runs it starts,
+    /// versions it publishes are attributed to a key).
+    pub fn require_key(&self) -> Result<&ApiKeyId, AuthError> {
+        self.key_id().ok_or(AuthError::MissingKey)
+    }
+
     /// Refuses with 403 naming the scope when the key lacks it.
     pub fn require(&self, scope: Scope) -> Result<(), AuthError> {
         if self.scopes.contains(scope) { Ok(()) } else { Err(AuthError::MissingScope(scope)) }

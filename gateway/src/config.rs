@@ -54,6 +54,20 @@ pub struct Settings {
     pub executions: ExecutionSettings,
     /// `caravan worker`'s own settings (the `[worker]` table).
     pub worker: WorkerSettings,
+    /// The web portal at `/portal` (the `[portal]` table).
+    pub portal: PortalSettings,
+}
+
+/// The web portal's session cookie.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortalSettings {
+    /// Encrypts the session cookie: at least 64 bytes as 128 hex digits. Replicas share
+    /// it. Unset: made once and kept in `<data_dir>/portal-session.key`.
+    #[serde(skip_serializing)]
+    pub session_key: Option<SecretString>,
+    /// Send the session cookie over HTTPS only; turn on when the portal is served over TLS.
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,6 +181,7 @@ impl Default for Settings {
             stripe: StripeSettings::default(),
             executions: ExecutionSettings::default(),
             worker: WorkerSettings::default(),
+            portal: PortalSettings::default(),
         }
     }
 }
@@ -236,6 +251,33 @@ impl Settings {
     }
 
     /// Where the search index lives: `registry.search_dir`, else `<data_dir>/search`.
+    /// The portal's session cookie key: configured, or kept in the data directory (made
+    /// on first start, readable by this user only).
+    pub fn portal_session_key(&self) -> anyhow::Result<Vec<u8>> {
+        use anyhow::Context;
+        let hex_key = match &self.portal.session_key {
+            Some(key) => key.expose_secret().to_owned(),
+            None => {
+                let path = self.data_dir.join("portal-session.key");
+                match std::fs::read_to_string(&path) {
+                    Ok(stored) => stored.trim().to_owned(),
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                        let mut random = [0_u8; 64];
+                        rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
+                        let fresh = hex::encode(random);
+                        write_private(&path, &fresh)
+                            .with_context(|| format!("cannot write {}", path.display()))?;
+                        fresh
+                    }
+                    Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+                }
+            }
+        };
+        let key = hex::decode(&hex_key).context("the portal session key is not hex")?;
+        anyhow::ensure!(key.len() >= 64, "the portal session key needs at least 64 bytes (128 hex digits)");
+        Ok(key)
+    }
+
     pub fn search_dir(&self) -> PathBuf {
         self.registry.search_dir.clone().unwrap_or_else(|| self.data_dir.join("search"))
     }
@@ -299,4 +341,13 @@ mod tests {
             Ok(())
         });
     }
+}
+
+/// Writes a secret file only its owner can read.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }

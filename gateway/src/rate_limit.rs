@@ -196,7 +196,7 @@ fn ceil_seconds(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use caravan_core::PrincipalDetails;
+    use caravan_core::{Actor, PrincipalDetails};
     use caravan_core::id::{ApiKeyId, TenantId};
 
     fn catalog() -> PlanCatalog {
@@ -209,7 +209,7 @@ mod tests {
     fn principal() -> Principal {
         Principal::new(PrincipalDetails {
             tenant_id: TenantId::new(),
-            key_id: ApiKeyId::new(),
+            actor: Actor::Key(ApiKeyId::new()),
             scopes: Default::default(),
             capsule_patterns: Vec::new(),
             plan: "tiny".to_owned(),
@@ -267,7 +267,7 @@ mod tests {
         .expect("plans");
         let limits = RateLimits::new(&plans);
         let runaway = principal();
-        let sibling = Principal::new(PrincipalDetails { key_id: ApiKeyId::new(), ..(*runaway).clone() });
+        let sibling = Principal::new(PrincipalDetails { actor: Actor::Key(ApiKeyId::new()), ..(*runaway).clone() });
 
         assert!(matches!(limits.check(&runaway), Some(Decision::Allowed(_))));
         for _ in 0..5 {

@@ -86,6 +86,10 @@ impl Application {
             web::Data::new(error::AllowedMethods(caravan_openapi::allowed_methods(&document)));
         let body_limit = settings.body_limit_bytes;
 
+        let portal_session = caravan_portal_api::web::SessionSettings {
+            key: actix_web::cookie::Key::from(&settings.portal_session_key()?),
+            secure: settings.portal.secure_cookies,
+        };
         let app_database = web::Data::new(database.clone());
         let app_key_store = key_store.clone();
 
@@ -108,6 +112,11 @@ impl Application {
                 .app_data(error::path_config())
                 .configure(routes::configure)
                 .configure(caravan_metering::configure_public)
+                .service(
+                    web::scope("/portal")
+                        .wrap(caravan_portal_api::web::middleware(&portal_session))
+                        .configure(caravan_portal_api::web::configure),
+                )
                 .service(
                     web::scope("/v1")
                         .wrap(from_fn(middleware::admission))

@@ -115,7 +115,7 @@ pub fn close_period(
         let row = PeriodRow {
             period: period.to_string(),
             closed_at: now,
-            closed_by: actor.key_id.to_string(),
+            closed_by: actor.actor_id().to_owned(),
             invoice_count: i64::try_from(invoice_rows.len()).unwrap_or(i64::MAX),
         };
         invoices::insert_period(connection, &row)?;
@@ -124,7 +124,7 @@ pub fn close_period(
             connection,
             AuditRecord {
                 tenant_id: None,
-                actor: actor.key_id.as_str(),
+                actor: actor.actor_id(),
                 action: "billing.period.close",
                 target: &row.period,
                 details: json!({ "invoices": row.invoice_count, "total_minor": total, "currency": plans.currency() }),
@@ -184,7 +184,7 @@ pub fn void(
             connection,
             AuditRecord {
                 tenant_id: Some(&invoice.tenant_id),
-                actor: actor.key_id.as_str(),
+                actor: actor.actor_id(),
                 action: "invoice.void",
                 target: id.as_str(),
                 details: json!({ "reason": reason, "previous_status": invoice.status }),

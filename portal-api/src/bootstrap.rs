@@ -1,6 +1,6 @@
-//! The first start on an empty database: creates the operator tenant and one admin key
-//! holding every scope. Later starts find the operator and do nothing, so the key is
-//! shown only once.
+//! The first start on an empty database: creates the operator tenant, one admin key
+//! holding every scope and a one-time portal link to set the operator's password. Later
+//! starts find the operator and do nothing, so the key and the link are shown only once.
 
 use crate::db::tenants::{self, TenantInsertForm};
 use crate::domain::{ApiKeySecret, Environment, TenantKind, TenantStatus};
@@ -23,6 +23,8 @@ pub struct Bootstrapped {
     pub secret: ApiKeySecret,
     /// True when the secret came from `CARAVAN_BOOTSTRAP_KEY`, so it need not be printed.
     pub chosen: bool,
+    /// The token of the operator's first portal link, `/portal/invitations/<token>`.
+    pub portal_token: String,
 }
 
 /// Creates the operator tenant and its admin key unless the operator exists already.
@@ -85,11 +87,13 @@ pub fn bootstrap(
                 },
             )?;
         }
+        let link = crate::service::members::operator_link(connection, &tenant_id, now)?;
         Ok(Some(Bootstrapped {
             tenant_id: tenant_id.clone(),
             key_id: issued.key.id,
             secret: issued.secret,
             chosen,
+            portal_token: link.token,
         }))
     })
 }

@@ -41,6 +41,18 @@ pub enum PortalError {
     InvalidCursor,
     #[error("{0}")]
     InvalidPage(String),
+    #[error("{0}")]
+    InvalidMember(String),
+    #[error("a member with the address {0} exists already")]
+    MemberExists(String),
+    #[error("member {0} not found")]
+    MemberNotFound(String),
+    #[error("this invitation link is not valid: it was used already, has expired or never existed")]
+    InvitationInvalid,
+    #[error("the address or the password is not right")]
+    SignInRefused,
+    #[error("too many failed sign-ins: try again after {0} UTC")]
+    MemberLocked(String),
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -67,6 +79,11 @@ impl Problematic for PortalError {
             Self::PublicKey(error) => error.kind(),
             Self::OutsidePatterns(_) => ErrorKind::Forbidden,
             Self::InvalidCursor | Self::InvalidPage(_) => ErrorKind::BadRequest,
+            Self::InvalidMember(_) => ErrorKind::Unprocessable,
+            Self::MemberExists(_) => ErrorKind::Conflict,
+            Self::MemberNotFound(_) | Self::InvitationInvalid => ErrorKind::NotFound,
+            Self::SignInRefused => ErrorKind::Unauthorized,
+            Self::MemberLocked(_) => ErrorKind::TooManyRequests,
             Self::Database(error) => error.kind(),
         }
     }
@@ -91,6 +108,12 @@ impl Problematic for PortalError {
             Self::OutsidePatterns(_) => "outside-capsule-patterns",
             Self::InvalidCursor => "invalid-cursor",
             Self::InvalidPage(_) => "invalid-page",
+            Self::InvalidMember(_) => "invalid-member",
+            Self::MemberExists(_) => "member-exists",
+            Self::MemberNotFound(_) => "member-not-found",
+            Self::InvitationInvalid => "invitation-invalid",
+            Self::SignInRefused => "sign-in-refused",
+            Self::MemberLocked(_) => "member-locked",
             Self::Database(error) => error.slug(),
         }
     }
@@ -115,6 +138,12 @@ impl Problematic for PortalError {
             Self::OutsidePatterns(_) => "Outside capsule patterns",
             Self::InvalidCursor => "Invalid cursor",
             Self::InvalidPage(_) => "Invalid page request",
+            Self::InvalidMember(_) => "Invalid member",
+            Self::MemberExists(_) => "Member exists",
+            Self::MemberNotFound(_) => "Member not found",
+            Self::InvitationInvalid => "Invitation not valid",
+            Self::SignInRefused => "Sign-in refused",
+            Self::MemberLocked(_) => "Member locked out",
             Self::Database(error) => error.title(),
         }
     }

@@ -6,6 +6,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 mod routes;
+pub mod web;
 pub mod service;
 pub mod store;
 pub mod views;

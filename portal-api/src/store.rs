@@ -12,7 +12,7 @@ use crate::domain::{Environment, PresentedKey, SecretHash, TenantKind, TenantSta
 use crate::error::PortalError;
 use caravan_core::id::{ApiKeyId, TenantId};
 use caravan_core::random_keys::RandomKeys;
-use caravan_core::{AuthError, Database, Principal, PrincipalDetails, ScopeSet};
+use caravan_core::{Actor, AuthError, Database, Principal, PrincipalDetails, ScopeSet};
 use chrono::{NaiveDateTime, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -154,7 +154,9 @@ impl KeyStore {
             .is_ok()
         {
             let mut pending = self.pending_last_used.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            pending.insert(cached.principal.key_id.clone(), now);
+            if let Some(key) = cached.principal.key_id() {
+                pending.insert(key.clone(), now);
+            }
         }
     }
 
@@ -179,7 +181,7 @@ impl KeyStore {
     pub fn forget_key(&self, key: &ApiKeyId) {
         let mut cache = self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        cache.retain(|_, cached| &cached.principal.key_id != key);
+        cache.retain(|_, cached| cached.principal.key_id() != Some(key));
     }
 
     /// Evicts every cached secret of `tenant` (after a suspension or plan change).
@@ -214,7 +216,7 @@ impl CachedSecret {
         let key = record.key;
         let principal = Principal::new(PrincipalDetails {
             tenant_id: key.tenant_id,
-            key_id: key.id,
+            actor: Actor::Key(key.id),
             scopes: ScopeSet::from_stored(&key.scopes),
             capsule_patterns: key.capsule_patterns.split_whitespace().map(str::to_owned).collect(),
             plan: record.tenant_plan,

@@ -258,7 +258,7 @@ fn version_row(
         sbom_component_count: sbom.map(|(_, summary)| to_i64(summary.component_count)),
         sbom_licenses: serde_json::to_string(&licenses).map_err(internal)?,
         admission: serde_json::to_string(&admitted.checks).map_err(internal)?,
-        published_by: actor.key_id.clone(),
+        published_by: actor.require_key()?.clone(),
         published_at: now,
         yanked_at: None,
         revoked_at: None,
@@ -306,7 +306,7 @@ pub(crate) fn append_audit(
         connection,
         AuditRecord {
             tenant_id: Some(&actor.tenant_id),
-            actor: actor.key_id.as_str(),
+            actor: actor.actor_id(),
             action,
             target,
             details,

@@ -9,7 +9,7 @@
 
 use caravan_core::id::{ApiKeyId, TenantId};
 use caravan_core::plans::PlanCatalog;
-use caravan_core::{Principal, PrincipalDetails, ScopeSet};
+use caravan_core::{Actor, Principal, PrincipalDetails, ScopeSet};
 use caravan_gateway::rate_limit::{Decision, RateLimits};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for index in 0..keys {
         let principal = Principal::new(PrincipalDetails {
             tenant_id: tenants[index % tenants.len()].clone(),
-            key_id: ApiKeyId::new(),
+            actor: Actor::Key(ApiKeyId::new()),
             scopes: ScopeSet::default(),
             capsule_patterns: Vec::new(),
             plan: "pro".to_owned(),

@@ -325,7 +325,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    members (id) {
+        id -> Text,
+        tenant_id -> Text,
+        email -> Text,
+        display_name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        failed_sign_ins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        last_sign_in_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        tenant_id -> Text,
+        email -> Text,
+        role -> Text,
+        token_hash -> Text,
+        invited_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(members -> tenants (tenant_id));
+diesel::joinable!(invitations -> tenants (tenant_id));
 diesel::joinable!(namespaces -> tenants (tenant_id));
 diesel::joinable!(publisher_keys -> namespaces (namespace));
 diesel::joinable!(api_key_secrets -> api_keys (key_id));
@@ -361,5 +392,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_secrets,
     workers,
     catalog_entries,
-    capsule_stats
+    capsule_stats,
+    members,
+    invitations
 );

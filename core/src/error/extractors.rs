@@ -183,11 +183,13 @@ pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
 
 /// Turns every error response that is not problem+json yet (actix's empty 405, the 413 of
 /// a raw body extractor, …) into one, keeping its status. Registered as the default
-/// handler of `ErrorHandlers`, so no refusal reaches a client in another format.
+/// handler of `ErrorHandlers`, so no API refusal reaches a client in another format; the
+/// portal's HTML error pages pass through.
 pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let already_problem =
-        res.headers().get(CONTENT_TYPE).is_some_and(|value| value.as_bytes() == PROBLEM_JSON.as_bytes());
-    if already_problem {
+    let already_answered = res.headers().get(CONTENT_TYPE).is_some_and(|value| {
+        value.as_bytes() == PROBLEM_JSON.as_bytes() || value.as_bytes().starts_with(b"text/html")
+    });
+    if already_answered {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let (req, response) = res.into_parts();

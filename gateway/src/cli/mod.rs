@@ -165,6 +165,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let mut application = Application::build(settings).await?;
         if let Some(created) = application.take_bootstrapped() {
             announce_bootstrap(&created)?;
+            announce_portal_link(application.address(), &created.portal_token)?;
         }
         let database = application.database().clone();
         application.run_until_stopped().await.context("server failed")?;
@@ -196,6 +197,18 @@ fn announce_bootstrap(created: &caravan_portal_api::bootstrap::Bootstrapped) -> 
         "caravan: created the operator tenant {}. Its admin key is shown only this once:\n\n    {}\n",
         created.tenant_id,
         created.secret.reveal()
+    ))
+}
+
+/// Shows the one-time link that sets the operator's portal password.
+fn announce_portal_link(address: std::net::SocketAddr, token: &str) -> anyhow::Result<()> {
+    let host = if address.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
+    } else {
+        address
+    };
+    print(&format!(
+        "caravan: open this link once to set the operator's portal password (valid 7 days):\n\n    http://{host}/portal/invitations/{token}\n"
     ))
 }
 

@@ -129,7 +129,7 @@ pub async fn start(
         Err(existing) => return Ok(Started::Existing(Box::new(existing))),
     };
     let lease = dispatcher.pool.pick(&plan.tier).ok_or_else(|| MeteringError::NoWorker(plan.tier.clone()))?;
-    let row = running_row(&principal, &asked, &plan, hash.clone(), lease.backend.id.clone());
+    let row = running_row(&principal, &asked, &plan, hash.clone(), lease.backend.id.clone())?;
     let inserted = row.clone();
     let recorded = dispatcher
         .database
@@ -174,11 +174,11 @@ fn running_row(
     plan: &RunPlan,
     hash: String,
     worker: String,
-) -> ExecutionRow {
-    ExecutionRow {
+) -> Result<ExecutionRow, MeteringError> {
+    Ok(ExecutionRow {
         id: ExecutionId::new(),
         tenant_id: principal.tenant_id.clone(),
-        api_key_id: principal.key_id.clone(),
+        api_key_id: principal.require_key()?.clone(),
         capsule: asked.capsule.clone(),
         version: plan.version.version.clone(),
         digest: plan.version.digest.clone(),
@@ -200,7 +200,7 @@ fn running_row(
         created_at: now(),
         finished_at: None,
         duration_ms: None,
-    }
+    })
 }
 
 /// An http(s) URL of at most 2000 characters.

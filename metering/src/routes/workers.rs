@@ -236,7 +236,7 @@ pub async fn rotate_webhook_secret(
                     connection,
                     caravan_core::audit::AuditRecord {
                         tenant_id: Some(&principal.tenant_id),
-                        actor: principal.key_id.as_str(),
+                        actor: principal.actor_id(),
                         action: "webhook_secret.rotate",
                         target: fresh.id.as_str(),
                         details: serde_json::json!({ "expire_previous_in_s": grace.num_seconds() }),

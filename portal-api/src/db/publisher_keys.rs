@@ -30,6 +30,15 @@ pub fn find_namespace(connection: &mut DbConnection, name: &str) -> QueryResult<
     namespaces::table.find(name).select(Namespace::as_select()).first(connection).optional()
 }
 
+/// The namespaces a tenant owns, by name.
+pub fn namespaces_of(connection: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<String>> {
+    namespaces::table
+        .filter(namespaces::tenant_id.eq(tenant))
+        .order(namespaces::name.asc())
+        .select(namespaces::name)
+        .load(connection)
+}
+
 pub fn claim_namespace(
     connection: &mut DbConnection,
     name: &str,

@@ -2,7 +2,7 @@
 
 use crate::views::Whoami;
 use actix_web::HttpResponse;
-use caravan_core::Principal;
+use caravan_core::{ApiError, Principal};
 use caravan_core::error::responses::{TooManyRequests, Unauthorized};
 
 /// Who am I
@@ -16,13 +16,13 @@ use caravan_core::error::responses::{TooManyRequests, Unauthorized};
     responses((status = 200, description = "The caller", body = Whoami), Unauthorized, TooManyRequests),
     security(("bearer" = []), ("api_key" = []))
 )]
-pub async fn show_whoami(principal: Principal) -> HttpResponse {
-    HttpResponse::Ok().json(Whoami {
+pub async fn show_whoami(principal: Principal) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(Whoami {
         tenant_id: &principal.tenant_id,
-        key_id: &principal.key_id,
+        key_id: principal.require_key()?,
         scopes: principal.scopes,
         capsule_patterns: &principal.capsule_patterns,
         plan: &principal.plan,
         operator: principal.operator,
-    })
+    }))
 }

@@ -85,7 +85,7 @@ pub fn create(
                 environment: request.environment,
                 expires_at,
                 patterns: &patterns,
-                created_by: Some(actor.key_id.as_str()),
+                created_by: Some(actor.actor_id()),
             },
             None,
         )?;

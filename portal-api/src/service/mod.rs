@@ -4,6 +4,7 @@
 //! render.
 
 pub mod keys;
+pub mod members;
 pub mod pagination;
 pub mod publisher_keys;
 pub mod tenants;
@@ -36,7 +37,7 @@ impl RequestContext {
             connection,
             AuditRecord {
                 tenant_id: Some(tenant),
-                actor: actor.key_id.as_str(),
+                actor: actor.actor_id(),
                 action,
                 target,
                 details,

@@ -50,6 +50,15 @@ pub fn find(connection: &mut DbConnection, name: &str) -> QueryResult<Option<Cap
     capsules::table.find(name).select(CapsuleRow::as_select()).first(connection).optional()
 }
 
+/// The capsules a tenant publishes, by name.
+pub fn of_tenant(connection: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<CapsuleRow>> {
+    capsules::table
+        .filter(capsules::tenant_id.eq(tenant))
+        .order(capsules::name.asc())
+        .select(CapsuleRow::as_select())
+        .load(connection)
+}
+
 /// Creates the capsule on its first version; later versions refresh its description.
 /// Call it inside the publish transaction.
 pub fn upsert(connection: &mut DbConnection, capsule: &CapsuleRow) -> QueryResult<()> {

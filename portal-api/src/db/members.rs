@@ -1,0 +1,111 @@
+//! The `members` and `invitations` tables.
+
+use caravan_core::db::DbConnection;
+use caravan_core::db::schema::{invitations, members};
+use caravan_core::id::{InvitationId, MemberId, TenantId};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = members)]
+pub struct MemberRow {
+    pub id: MemberId,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub failed_sign_ins: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub last_sign_in_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invitations)]
+pub struct InvitationRow {
+    pub id: InvitationId,
+    pub tenant_id: TenantId,
+    /// Empty for the operator's first link: the person chooses the address.
+    pub email: String,
+    pub role: String,
+    pub token_hash: String,
+    pub invited_by: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub accepted_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(connection: &mut DbConnection, member: &MemberRow) -> QueryResult<()> {
+    diesel::insert_into(members::table).values(member).execute(connection).map(drop)
+}
+
+pub fn find(connection: &mut DbConnection, id: &MemberId) -> QueryResult<Option<MemberRow>> {
+    members::table.find(id).select(MemberRow::as_select()).first(connection).optional()
+}
+
+pub fn find_by_email(connection: &mut DbConnection, email: &str) -> QueryResult<Option<MemberRow>> {
+    members::table.filter(members::email.eq(email)).select(MemberRow::as_select()).first(connection).optional()
+}
+
+pub fn of_tenant(connection: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<MemberRow>> {
+    members::table
+        .filter(members::tenant_id.eq(tenant))
+        .order(members::id.asc())
+        .select(MemberRow::as_select())
+        .load(connection)
+}
+
+/// Counts a failed sign-in; `locked_until` is set when this failure locks the member out.
+pub fn record_failure(
+    connection: &mut DbConnection,
+    id: &MemberId,
+    failures: i32,
+    locked_until: Option<NaiveDateTime>,
+) -> QueryResult<()> {
+    diesel::update(members::table.find(id))
+        .set((members::failed_sign_ins.eq(failures), members::locked_until.eq(locked_until)))
+        .execute(connection)
+        .map(drop)
+}
+
+pub fn record_sign_in(connection: &mut DbConnection, id: &MemberId, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(members::table.find(id))
+        .set((
+            members::failed_sign_ins.eq(0),
+            members::locked_until.eq(None::<NaiveDateTime>),
+            members::last_sign_in_at.eq(Some(at)),
+        ))
+        .execute(connection)
+        .map(drop)
+}
+
+pub fn insert_invitation(connection: &mut DbConnection, invitation: &InvitationRow) -> QueryResult<()> {
+    diesel::insert_into(invitations::table).values(invitation).execute(connection).map(drop)
+}
+
+pub fn find_invitation(connection: &mut DbConnection, token_hash: &str) -> QueryResult<Option<InvitationRow>> {
+    invitations::table
+        .filter(invitations::token_hash.eq(token_hash))
+        .select(InvitationRow::as_select())
+        .first(connection)
+        .optional()
+}
+
+/// Marks the invitation used; false when it was used already (a concurrent acceptance).
+pub fn accept_invitation(connection: &mut DbConnection, id: &InvitationId, at: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(invitations::table.find(id).filter(invitations::accepted_at.is_null()))
+        .set(invitations::accepted_at.eq(Some(at)))
+        .execute(connection)
+        .map(|updated| updated == 1)
+}
+
+/// The tenant's invitations not yet accepted, newest first.
+pub fn pending_invitations(connection: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<InvitationRow>> {
+    invitations::table
+        .filter(invitations::tenant_id.eq(tenant))
+        .filter(invitations::accepted_at.is_null())
+        .order(invitations::id.desc())
+        .select(InvitationRow::as_select())
+        .load(connection)
+}

@@ -1,0 +1,337 @@
+//! Members of a tenant and how they sign in: invitations (one-time links an owner makes,
+//! and the operator's first link printed by the bootstrap), accepting one with a password,
+//! and signing in with a lockout after repeated failures.
+//!
+//! A member's role is a set of scopes: the portal acts for a member with exactly the
+//! scopes of the role, through the same services the API uses with keys.
+
+use super::RequestContext;
+use crate::db::members::{self, InvitationRow, MemberRow};
+use crate::error::PortalError;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use caravan_core::db::{DbConnection, write_transaction};
+use caravan_core::id::{InvitationId, MemberId, TenantId};
+use caravan_core::{Principal, Scope, ScopeSet};
+use chrono::{Duration, NaiveDateTime};
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// Failed sign-ins in a row that lock a member out.
+pub const MAX_FAILED_SIGN_INS: i32 = 5;
+/// How long a lockout lasts.
+pub const LOCKOUT: Duration = Duration::minutes(15);
+/// How long an invitation link works.
+pub const INVITATION_LIFETIME: Duration = Duration::days(7);
+pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// What a member may do in the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything, including members, invitations and the audit log.
+    Owner,
+    /// Keys, publishing and usage; not invoices, not members.
+    Developer,
+    /// Usage and invoices.
+    Billing,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Developer, Role::Billing];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Developer => "developer",
+            Self::Billing => "billing",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|role| role.as_str() == text)
+    }
+
+    /// The scopes the portal acts with for a member of this role.
+    pub fn scopes(self) -> ScopeSet {
+        match self {
+            Self::Owner => Scope::ALL.into_iter().collect(),
+            Self::Developer => [
+                Scope::RegistryRead,
+                Scope::RegistryPublish,
+                Scope::RegistryYank,
+                Scope::ExecutionsRun,
+                Scope::ExecutionsRead,
+                Scope::UsageWrite,
+                Scope::UsageRead,
+                Scope::KeysManage,
+            ]
+            .into_iter()
+            .collect(),
+            Self::Billing => [Scope::UsageRead, Scope::BillingRead].into_iter().collect(),
+        }
+    }
+}
+
+/// An invitation with its one-time token, which only its link carries.
+#[derive(Debug)]
+pub struct InvitationLink {
+    pub invitation: InvitationRow,
+    pub token: String,
+}
+
+/// A new member's choices on the invitation page.
+#[derive(Debug)]
+pub struct Acceptance {
+    /// Only for an invitation without an address (the operator's first link).
+    pub email: Option<String>,
+    pub display_name: String,
+    pub password: String,
+}
+
+/// Invites `email` to the actor's tenant with `role`; owners only.
+pub fn invite(
+    connection: &mut DbConnection,
+    actor: &Principal,
+    email: &str,
+    role: Role,
+    context: &RequestContext,
+    now: NaiveDateTime,
+) -> Result<InvitationLink, PortalError> {
+    actor.require(Scope::Admin)?;
+    let email = valid_email(email)?;
+    write_transaction(connection, |connection| {
+        if members::find_by_email(connection, &email)?.is_some() {
+            return Err(PortalError::MemberExists(email.clone()));
+        }
+        let link = new_link(&actor.tenant_id, &email, role, actor.actor_id(), now);
+        members::insert_invitation(connection, &link.invitation)?;
+        context.audit(
+            connection,
+            actor,
+            &actor.tenant_id,
+            "member.invite",
+            link.invitation.id.as_str(),
+            json!({ "email": email, "role": role.as_str() }),
+        )?;
+        Ok(link)
+    })
+}
+
+/// The operator's first link: an owner invitation whose address the person chooses.
+/// Call it inside the bootstrap transaction.
+pub fn operator_link(
+    connection: &mut DbConnection,
+    tenant: &TenantId,
+    now: NaiveDateTime,
+) -> Result<InvitationLink, PortalError> {
+    let link = new_link(tenant, "", Role::Owner, "system", now);
+    members::insert_invitation(connection, &link.invitation)?;
+    Ok(link)
+}
+
+fn new_link(tenant: &TenantId, email: &str, role: Role, invited_by: &str, now: NaiveDateTime) -> InvitationLink {
+    let mut random = [0_u8; 32];
+    rand::rng().fill_bytes(&mut random);
+    let token = URL_SAFE_NO_PAD.encode(random);
+    let invitation = InvitationRow {
+        id: InvitationId::new(),
+        tenant_id: tenant.clone(),
+        email: email.to_owned(),
+        role: role.as_str().to_owned(),
+        token_hash: token_hash(&token),
+        invited_by: invited_by.to_owned(),
+        created_at: now,
+        expires_at: now + INVITATION_LIFETIME,
+        accepted_at: None,
+    };
+    InvitationLink { invitation, token }
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The invitation a link's token names, while it can still be accepted.
+pub fn open_invitation(
+    connection: &mut DbConnection,
+    token: &str,
+    now: NaiveDateTime,
+) -> Result<InvitationRow, PortalError> {
+    members::find_invitation(connection, &token_hash(token))?
+        .filter(|invitation| invitation.accepted_at.is_none() && invitation.expires_at > now)
+        .ok_or(PortalError::InvitationInvalid)
+}
+
+/// Accepts an invitation: the member is created with an argon2id password hash and the
+/// link stops working, in one transaction.
+pub fn accept(
+    connection: &mut DbConnection,
+    token: &str,
+    acceptance: Acceptance,
+    context: &RequestContext,
+    now: NaiveDateTime,
+) -> Result<MemberRow, PortalError> {
+    let display_name = bounded("display name", &acceptance.display_name, 1, 100)?;
+    let password_hash = hash_password(&acceptance.password)?;
+    write_transaction(connection, |connection| {
+        let invitation = open_invitation(connection, token, now)?;
+        let email = if invitation.email.is_empty() {
+            valid_email(acceptance.email.as_deref().unwrap_or_default())?
+        } else {
+            invitation.email.clone()
+        };
+        if members::find_by_email(connection, &email)?.is_some() {
+            return Err(PortalError::MemberExists(email));
+        }
+        if !members::accept_invitation(connection, &invitation.id, now)? {
+            return Err(PortalError::InvitationInvalid);
+        }
+        let member = MemberRow {
+            id: MemberId::new(),
+            tenant_id: invitation.tenant_id.clone(),
+            email,
+            display_name: display_name.clone(),
+            role: invitation.role.clone(),
+            password_hash: password_hash.clone(),
+            failed_sign_ins: 0,
+            locked_until: None,
+            created_at: now,
+            last_sign_in_at: None,
+        };
+        members::insert(connection, &member)?;
+        caravan_core::audit::append(
+            connection,
+            caravan_core::audit::AuditRecord {
+                tenant_id: Some(&member.tenant_id),
+                actor: member.id.as_str(),
+                action: "member.join",
+                target: member.id.as_str(),
+                details: json!({ "email": member.email, "role": member.role, "invitation": invitation.id }),
+                request_id: context.request_id.as_deref(),
+            },
+        )?;
+        Ok(member)
+    })
+}
+
+/// Checks an address and password. Every refusal looks the same whether the address is
+/// unknown or the password wrong; `MAX_FAILED_SIGN_INS` failures in a row lock the
+/// member out for [`LOCKOUT`].
+pub fn sign_in(
+    connection: &mut DbConnection,
+    email: &str,
+    password: &str,
+    now: NaiveDateTime,
+) -> Result<MemberRow, PortalError> {
+    let email = email.trim().to_lowercase();
+    let Some(member) = members::find_by_email(connection, &email)? else {
+        // Spend the time a real check takes, so timing does not reveal who is a member.
+        let _ = verify_password(UNKNOWN_MEMBER_HASH, password);
+        return Err(PortalError::SignInRefused);
+    };
+    if let Some(until) = member.locked_until.filter(|until| *until > now) {
+        return Err(PortalError::MemberLocked(until.format("%Y-%m-%d %H:%M").to_string()));
+    }
+    if !verify_password(&member.password_hash, password) {
+        let failures = member.failed_sign_ins.saturating_add(1);
+        let locked_until = (failures >= MAX_FAILED_SIGN_INS).then(|| now + LOCKOUT);
+        members::record_failure(connection, &member.id, if locked_until.is_some() { 0 } else { failures }, locked_until)?;
+        return Err(match locked_until {
+            Some(until) => PortalError::MemberLocked(until.format("%Y-%m-%d %H:%M").to_string()),
+            None => PortalError::SignInRefused,
+        });
+    }
+    members::record_sign_in(connection, &member.id, now)?;
+    Ok(member)
+}
+
+/// The tenant's members and open invitations; owners only.
+pub fn list(
+    connection: &mut DbConnection,
+    actor: &Principal,
+) -> Result<(Vec<MemberRow>, Vec<InvitationRow>), PortalError> {
+    actor.require(Scope::Admin)?;
+    Ok((members::of_tenant(connection, &actor.tenant_id)?, members::pending_invitations(connection, &actor.tenant_id)?))
+}
+
+/// A valid argon2id hash of a password nobody has, checked when the address is unknown.
+const UNKNOWN_MEMBER_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2lnbi1pbi10aW1pbmc$0m5Y3r1zZ8bYy2c4aW4tdGltaW5nLWVxdWFsaXNlcg";
+
+fn hash_password(password: &str) -> Result<String, PortalError> {
+    let length = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
+        return Err(PortalError::InvalidMember(format!(
+            "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    let mut salt = [0_u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|error| PortalError::InvalidMember(error.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| PortalError::InvalidMember(format!("the password cannot be hashed: {error}")))
+}
+
+fn verify_password(stored: &str, password: &str) -> bool {
+    PasswordHash::new(stored)
+        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+fn valid_email(email: &str) -> Result<String, PortalError> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid { Ok(email) } else { Err(PortalError::InvalidMember(format!("`{email}` is not an e-mail address"))) }
+}
+
+fn bounded(what: &str, text: &str, min: usize, max: usize) -> Result<String, PortalError> {
+    let text = text.trim();
+    let length = text.chars().count();
+    if (min..=max).contains(&length) && !text.chars().any(char::is_control) {
+        Ok(text.to_owned())
+    } else {
+        Err(PortalError::InvalidMember(format!("a {what} has {min} to {max} characters")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hashed_password_verifies_and_another_does_not() {
+        let hash = hash_password("correct horse battery staple").expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&hash, "correct horse battery staple"));
+        assert!(!verify_password(&hash, "correct horse battery stapler"));
+    }
+
+    #[test]
+    fn short_passwords_and_odd_addresses_are_refused() {
+        assert!(hash_password("short").is_err());
+        assert!(valid_email("no-at-sign").is_err());
+        assert!(valid_email("two@@example.com").is_err());
+        assert_eq!(valid_email(" Ada@Example.com ").expect("valid"), "ada@example.com");
+    }
+
+    #[test]
+    fn the_unknown_member_hash_parses_so_refusals_take_as_long_as_real_checks() {
+        assert!(PasswordHash::new(UNKNOWN_MEMBER_HASH).is_ok());
+    }
+
+    #[test]
+    fn roles_are_scope_sets() {
+        assert!(Role::Owner.scopes().contains(Scope::Admin));
+        assert!(!Role::Developer.scopes().contains(Scope::BillingRead));
+        assert!(!Role::Billing.scopes().contains(Scope::KeysManage));
+    }
+}

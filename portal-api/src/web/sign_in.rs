@@ -1,0 +1,161 @@
+//! Signing in, signing out, and accepting an invitation (which signs the new member in).
+
+use super::form::FormFields;
+use super::page::{PageError, bare, see_other};
+use super::session::{self, CSRF_FIELD, csrf_field};
+use crate::service::RequestContext;
+use crate::service::members::{self, Acceptance, MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS};
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use caravan_core::{Database, RequestIdentity};
+use maud::{Markup, html};
+
+pub async fn show_sign_in(session: Session) -> HttpResponse {
+    sign_in_page(StatusCode::OK, &session::visitor_csrf(&session), None)
+}
+
+pub async fn sign_in(
+    session: Session,
+    database: web::Data<Database>,
+    form: FormFields,
+) -> Result<HttpResponse, PageError> {
+    session::check_csrf(&session, form.get(CSRF_FIELD))?;
+    let email = form.text("email").to_owned();
+    let password = form.text("password").to_owned();
+    let now = caravan_core::db::now();
+    let signed = database.run(move |connection| members::sign_in(connection, &email, &password, now)).await;
+    match signed {
+        Ok(member) => {
+            session::begin(&session, &member.id)?;
+            Ok(see_other("/portal"))
+        }
+        Err(error) => {
+            let error = caravan_core::ApiError::from(error);
+            let status = error.kind().status();
+            if status.is_server_error() {
+                return Err(error.into());
+            }
+            Ok(sign_in_page(status, &session::visitor_csrf(&session), Some(&error.to_string())))
+        }
+    }
+}
+
+fn sign_in_page(status: StatusCode, csrf: &str, refusal: Option<&str>) -> HttpResponse {
+    bare(
+        status,
+        "Sign in",
+        html! {
+            (refusal_notice(refusal))
+            form method="post" action="/portal/sign-in" {
+                (csrf_field(csrf))
+                label { "E-mail address " input type="email" name="email" autocomplete="username" required; }
+                label { "Password " input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+            p { "After " (MAX_FAILED_SIGN_INS) " failed attempts in a row the account is locked for a while." }
+        },
+    )
+}
+
+fn refusal_notice(refusal: Option<&str>) -> Markup {
+    html! { @if let Some(refusal) = refusal { p class="error" role="alert" { (refusal) } } }
+}
+
+pub async fn sign_out(session: Session, form: FormFields) -> Result<HttpResponse, PageError> {
+    session::check_csrf(&session, form.get(CSRF_FIELD))?;
+    session::end(&session);
+    Ok(see_other("/portal/sign-in"))
+}
+
+pub async fn show_invitation(
+    session: Session,
+    token: web::Path<String>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, PageError> {
+    let token = token.into_inner();
+    let now = caravan_core::db::now();
+    let invitation =
+        database.run(move |connection| members::open_invitation(connection, &token, now)).await?;
+    Ok(invitation_page(StatusCode::OK, &session::visitor_csrf(&session), &invitation.email, &invitation.role, None))
+}
+
+pub async fn accept_invitation(
+    session: Session,
+    token: web::Path<String>,
+    identity: RequestIdentity,
+    database: web::Data<Database>,
+    form: FormFields,
+) -> Result<HttpResponse, PageError> {
+    session::check_csrf(&session, form.get(CSRF_FIELD))?;
+    let token = token.into_inner();
+    if form.text("password") != form.text("password_again") {
+        return refuse_acceptance(&session, &database, token, "the two passwords differ").await;
+    }
+    let acceptance = Acceptance {
+        email: form.get("email").map(str::to_owned),
+        display_name: form.text("display_name").to_owned(),
+        password: form.text("password").to_owned(),
+    };
+    let context = RequestContext { request_id: Some(identity.as_str().to_owned()) };
+    let now = caravan_core::db::now();
+    let accepting = token.clone();
+    let accepted = database
+        .run(move |connection| members::accept(connection, &accepting, acceptance, &context, now))
+        .await;
+    match accepted {
+        Ok(member) => {
+            session::begin(&session, &member.id)?;
+            Ok(see_other("/portal"))
+        }
+        Err(error) => {
+            let error = caravan_core::ApiError::from(error);
+            if error.kind().status() == StatusCode::UNPROCESSABLE_ENTITY
+                || error.kind().status() == StatusCode::CONFLICT
+            {
+                return refuse_acceptance(&session, &database, token, &error.to_string()).await;
+            }
+            Err(error.into())
+        }
+    }
+}
+
+/// Shows the invitation form again with what was wrong.
+async fn refuse_acceptance(
+    session: &Session,
+    database: &Database,
+    token: String,
+    refusal: &str,
+) -> Result<HttpResponse, PageError> {
+    let now = caravan_core::db::now();
+    let invitation =
+        database.run(move |connection| members::open_invitation(connection, &token, now)).await?;
+    let csrf = session::visitor_csrf(session);
+    Ok(invitation_page(StatusCode::UNPROCESSABLE_ENTITY, &csrf, &invitation.email, &invitation.role, Some(refusal)))
+}
+
+fn invitation_page(status: StatusCode, csrf: &str, email: &str, role: &str, refusal: Option<&str>) -> HttpResponse {
+    bare(
+        status,
+        "Join Caravan",
+        html! {
+            (refusal_notice(refusal))
+            p { "You are invited as " strong { (role) } ". Choose your name and a password to sign in with." }
+            form method="post" {
+                (csrf_field(csrf))
+                @if email.is_empty() {
+                    label { "E-mail address " input type="email" name="email" autocomplete="username" required; }
+                } @else {
+                    p { "E-mail address: " strong { (email) } }
+                }
+                label { "Your name " input type="text" name="display_name" autocomplete="name" maxlength="100" required; }
+                label {
+                    "Password (at least " (MIN_PASSWORD_CHARS) " characters) "
+                    input type="password" name="password" autocomplete="new-password" minlength=(MIN_PASSWORD_CHARS) required;
+                }
+                label { "The same password again " input type="password" name="password_again" autocomplete="new-password" required; }
+                button type="submit" { "Join" }
+            }
+        },
+    )
+}
