@@ -269,7 +269,9 @@ impl Settings {
                             .with_context(|| format!("cannot write {}", path.display()))?;
                         fresh
                     }
-                    Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+                    Err(error) => {
+                        return Err(error).with_context(|| format!("cannot read {}", path.display()));
+                    }
                 }
             }
         };
@@ -293,6 +295,15 @@ impl Settings {
             busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
         }
     }
+}
+
+/// Writes a secret file only its owner can read.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -341,13 +352,4 @@ mod tests {
             Ok(())
         });
     }
-}
-
-/// Writes a secret file only its owner can read.
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
 }

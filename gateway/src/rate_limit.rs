@@ -196,8 +196,8 @@ fn ceil_seconds(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use caravan_core::{Actor, PrincipalDetails};
     use caravan_core::id::{ApiKeyId, TenantId};
+    use caravan_core::{Actor, PrincipalDetails};
 
     fn catalog() -> PlanCatalog {
         PlanCatalog::parse(
@@ -267,7 +267,8 @@ mod tests {
         .expect("plans");
         let limits = RateLimits::new(&plans);
         let runaway = principal();
-        let sibling = Principal::new(PrincipalDetails { actor: Actor::Key(ApiKeyId::new()), ..(*runaway).clone() });
+        let sibling =
+            Principal::new(PrincipalDetails { actor: Actor::Key(ApiKeyId::new()), ..(*runaway).clone() });
 
         assert!(matches!(limits.check(&runaway), Some(Decision::Allowed(_))));
         for _ in 0..5 {

@@ -6,10 +6,10 @@ pub mod db;
 pub mod domain;
 pub mod error;
 mod routes;
-pub mod web;
 pub mod service;
 pub mod store;
 pub mod views;
+pub mod web;
 
 pub use routes::{ApiDoc, configure};
 pub use store::KeyStore;

@@ -16,6 +16,7 @@ mod keys;
 pub mod metering;
 mod openapi;
 mod operator;
+mod portal;
 mod publisher_keys;
 mod rate_limits;
 pub mod search;

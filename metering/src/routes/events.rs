@@ -113,7 +113,14 @@ pub async fn ingest_events(
     let outcomes = database
         .run(move |connection| {
             let now = caravan_core::db::now();
-            ingest::ingest(connection, &metering.meters, &principal.tenant_id, principal.require_key()?, parsed, now)
+            ingest::ingest(
+                connection,
+                &metering.meters,
+                &principal.tenant_id,
+                principal.require_key()?,
+                parsed,
+                now,
+            )
         })
         .await?;
     if single && let Some(Outcome::Rejected { reason }) = outcomes.first() {

@@ -45,7 +45,11 @@ pub fn find(connection: &mut DbConnection, id: &MemberId) -> QueryResult<Option<
 }
 
 pub fn find_by_email(connection: &mut DbConnection, email: &str) -> QueryResult<Option<MemberRow>> {
-    members::table.filter(members::email.eq(email)).select(MemberRow::as_select()).first(connection).optional()
+    members::table
+        .filter(members::email.eq(email))
+        .select(MemberRow::as_select())
+        .first(connection)
+        .optional()
 }
 
 pub fn of_tenant(connection: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<MemberRow>> {
@@ -84,7 +88,10 @@ pub fn insert_invitation(connection: &mut DbConnection, invitation: &InvitationR
     diesel::insert_into(invitations::table).values(invitation).execute(connection).map(drop)
 }
 
-pub fn find_invitation(connection: &mut DbConnection, token_hash: &str) -> QueryResult<Option<InvitationRow>> {
+pub fn find_invitation(
+    connection: &mut DbConnection,
+    token_hash: &str,
+) -> QueryResult<Option<InvitationRow>> {
     invitations::table
         .filter(invitations::token_hash.eq(token_hash))
         .select(InvitationRow::as_select())
@@ -93,7 +100,11 @@ pub fn find_invitation(connection: &mut DbConnection, token_hash: &str) -> Query
 }
 
 /// Marks the invitation used; false when it was used already (a concurrent acceptance).
-pub fn accept_invitation(connection: &mut DbConnection, id: &InvitationId, at: NaiveDateTime) -> QueryResult<bool> {
+pub fn accept_invitation(
+    connection: &mut DbConnection,
+    id: &InvitationId,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
     diesel::update(invitations::table.find(id).filter(invitations::accepted_at.is_null()))
         .set(invitations::accepted_at.eq(Some(at)))
         .execute(connection)
@@ -101,7 +112,10 @@ pub fn accept_invitation(connection: &mut DbConnection, id: &InvitationId, at: N
 }
 
 /// The tenant's invitations not yet accepted, newest first.
-pub fn pending_invitations(connection: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<InvitationRow>> {
+pub fn pending_invitations(
+    connection: &mut DbConnection,
+    tenant: &TenantId,
+) -> QueryResult<Vec<InvitationRow>> {
     invitations::table
         .filter(invitations::tenant_id.eq(tenant))
         .filter(invitations::accepted_at.is_null())

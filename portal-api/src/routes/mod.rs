@@ -1,6 +1,7 @@
 //! HTTP handlers of the portal API, one file per action, mounted under `/v1`.
 
 mod audit;
+mod invitations;
 mod keys;
 mod publisher_keys;
 mod tenants;
@@ -26,6 +27,7 @@ use utoipa::OpenApi;
         publisher_keys::register::register_publisher_key,
         publisher_keys::list::list_publisher_keys,
         publisher_keys::retire::retire_publisher_key,
+        invitations::create_invitation,
     ),
     tags(
         (name = "identity", description = "Who the caller is"),
@@ -33,6 +35,7 @@ use utoipa::OpenApi;
         (name = "keys", description = "API keys: scopes, expiry, rotation, revocation"),
         (name = "audit", description = "The tamper-evident log of every change"),
         (name = "publishers", description = "Namespaces and the public keys that sign their capsules"),
+        (name = "members", description = "People who sign in to the web portal at /portal"),
     )
 )]
 pub struct ApiDoc;
@@ -60,6 +63,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/keys/{key_id}/rotate").route(web::post().to(keys::rotate::rotate_key)))
         .service(web::resource("/keys/{key_id}/revoke").route(web::post().to(keys::revoke::revoke_key)))
         .service(web::resource("/audit").route(web::get().to(audit::list_audit_events)))
+        .service(web::resource("/invitations").route(web::post().to(invitations::create_invitation)))
         .service(
             web::resource("/namespaces/{namespace}/keys")
                 .route(web::post().to(publisher_keys::register::register_publisher_key))

@@ -2,8 +2,8 @@
 
 use crate::views::Whoami;
 use actix_web::HttpResponse;
-use caravan_core::{ApiError, Principal};
 use caravan_core::error::responses::{TooManyRequests, Unauthorized};
+use caravan_core::{ApiError, Principal};
 
 /// Who am I
 ///

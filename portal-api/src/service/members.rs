@@ -8,8 +8,8 @@
 use super::RequestContext;
 use crate::db::members::{self, InvitationRow, MemberRow};
 use crate::error::PortalError;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caravan_core::db::{DbConnection, write_transaction};
@@ -92,27 +92,36 @@ pub struct Acceptance {
     pub password: String,
 }
 
-/// Invites `email` to the actor's tenant with `role`; owners only.
+/// Invites `email` with `role` to the actor's tenant, or — for the operator's admin, who
+/// invites each tenant's first owner — to `tenant`. Needs `admin` (owners).
 pub fn invite(
     connection: &mut DbConnection,
     actor: &Principal,
+    tenant: Option<&TenantId>,
     email: &str,
     role: Role,
     context: &RequestContext,
     now: NaiveDateTime,
 ) -> Result<InvitationLink, PortalError> {
     actor.require(Scope::Admin)?;
+    let tenant = tenant.unwrap_or(&actor.tenant_id);
+    if !actor.can_access_tenant(tenant) {
+        return Err(PortalError::TenantNotFound(tenant.to_string()));
+    }
     let email = valid_email(email)?;
     write_transaction(connection, |connection| {
+        if crate::db::tenants::find(connection, tenant)?.is_none() {
+            return Err(PortalError::TenantNotFound(tenant.to_string()));
+        }
         if members::find_by_email(connection, &email)?.is_some() {
             return Err(PortalError::MemberExists(email.clone()));
         }
-        let link = new_link(&actor.tenant_id, &email, role, actor.actor_id(), now);
+        let link = new_link(tenant, &email, role, actor.actor_id(), now);
         members::insert_invitation(connection, &link.invitation)?;
         context.audit(
             connection,
             actor,
-            &actor.tenant_id,
+            tenant,
             "member.invite",
             link.invitation.id.as_str(),
             json!({ "email": email, "role": role.as_str() }),
@@ -133,7 +142,13 @@ pub fn operator_link(
     Ok(link)
 }
 
-fn new_link(tenant: &TenantId, email: &str, role: Role, invited_by: &str, now: NaiveDateTime) -> InvitationLink {
+fn new_link(
+    tenant: &TenantId,
+    email: &str,
+    role: Role,
+    invited_by: &str,
+    now: NaiveDateTime,
+) -> InvitationLink {
     let mut random = [0_u8; 32];
     rand::rng().fill_bytes(&mut random);
     let token = URL_SAFE_NO_PAD.encode(random);
@@ -239,7 +254,12 @@ pub fn sign_in(
     if !verify_password(&member.password_hash, password) {
         let failures = member.failed_sign_ins.saturating_add(1);
         let locked_until = (failures >= MAX_FAILED_SIGN_INS).then(|| now + LOCKOUT);
-        members::record_failure(connection, &member.id, if locked_until.is_some() { 0 } else { failures }, locked_until)?;
+        members::record_failure(
+            connection,
+            &member.id,
+            if locked_until.is_some() { 0 } else { failures },
+            locked_until,
+        )?;
         return Err(match locked_until {
             Some(until) => PortalError::MemberLocked(until.format("%Y-%m-%d %H:%M").to_string()),
             None => PortalError::SignInRefused,
@@ -255,7 +275,10 @@ pub fn list(
     actor: &Principal,
 ) -> Result<(Vec<MemberRow>, Vec<InvitationRow>), PortalError> {
     actor.require(Scope::Admin)?;
-    Ok((members::of_tenant(connection, &actor.tenant_id)?, members::pending_invitations(connection, &actor.tenant_id)?))
+    Ok((
+        members::of_tenant(connection, &actor.tenant_id)?,
+        members::pending_invitations(connection, &actor.tenant_id)?,
+    ))
 }
 
 /// A valid argon2id hash of a password nobody has, checked when the address is unknown.
@@ -271,7 +294,8 @@ fn hash_password(password: &str) -> Result<String, PortalError> {
     }
     let mut salt = [0_u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|error| PortalError::InvalidMember(error.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|error| PortalError::InvalidMember(error.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -286,11 +310,15 @@ fn verify_password(stored: &str, password: &str) -> bool {
 fn valid_email(email: &str) -> Result<String, PortalError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        })
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid { Ok(email) } else { Err(PortalError::InvalidMember(format!("`{email}` is not an e-mail address"))) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(PortalError::InvalidMember(format!("`{email}` is not an e-mail address")))
+    }
 }
 
 fn bounded(what: &str, text: &str, min: usize, max: usize) -> Result<String, PortalError> {

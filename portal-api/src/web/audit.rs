@@ -26,9 +26,12 @@ pub async fn show_audit(
     let tenant = signed_in.principal.tenant_id.clone();
     let after = params.after.unwrap_or_default().max(0);
     let events = database
-        .run(move |connection| audit::list(connection, Some(&tenant), after, PAGE_SIZE).map_err(PortalError::from))
+        .run(move |connection| {
+            audit::list(connection, Some(&tenant), after, PAGE_SIZE).map_err(PortalError::from)
+        })
         .await?;
-    let next = (events.len() as i64 == PAGE_SIZE).then(|| events.last().map(|event| event.sequence)).flatten();
+    let next =
+        (events.len() as i64 == PAGE_SIZE).then(|| events.last().map(|event| event.sequence)).flatten();
     let content = html! {
         table {
             thead { tr { th { "#" } th { "When" } th { "Actor" } th { "Action" } th { "Target" } th { "Details" } th { "Request" } } }

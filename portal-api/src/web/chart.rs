@@ -16,7 +16,11 @@ pub fn bars(labels: &[String], values: &[f64]) -> Option<String> {
     Some(svg)
 }
 
-fn draw<'a>(svg: &'a mut String, labels: &[String], values: &[f64]) -> Result<(), Box<dyn std::error::Error + 'a>> {
+fn draw<'a>(
+    svg: &'a mut String,
+    labels: &[String],
+    values: &[f64],
+) -> Result<(), Box<dyn std::error::Error + 'a>> {
     let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
     let count = values.len().max(1);
@@ -26,22 +30,27 @@ fn draw<'a>(svg: &'a mut String, labels: &[String], values: &[f64]) -> Result<()
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..count as f64, 0.0..top)?;
+        // A segmented range holds its end too: `0..n - 1` is n segments (at least two).
+        .build_cartesian_2d((0..count.saturating_sub(1).max(1)).into_segmented(), 0.0..top)?;
     let step = count.div_ceil(MAX_LABELS).max(1);
-    let label_of = |x: &f64| {
-        let index = x.floor() as usize;
-        if index % step == 0 { labels.get(index).cloned().unwrap_or_default() } else { String::new() }
+    let label_of = |segment: &SegmentValue<usize>| match segment {
+        SegmentValue::CenterOf(index) if index % step == 0 => labels.get(*index).cloned().unwrap_or_default(),
+        _ => String::new(),
     };
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(count.min(MAX_LABELS * step))
+        .x_labels(count)
         .x_label_formatter(&label_of)
         .y_labels(6)
         .draw()?;
     chart.draw_series(values.iter().enumerate().map(|(index, value)| {
-        let left = index as f64 + 0.15;
-        Rectangle::new([(left, 0.0), (left + 0.7, *value)], RGBColor(59, 91, 170).filled())
+        let mut bar = Rectangle::new(
+            [(SegmentValue::Exact(index), 0.0), (SegmentValue::Exact(index + 1), *value)],
+            RGBColor(59, 91, 170).filled(),
+        );
+        bar.set_margin(0, 0, 3, 3);
+        bar
     }))?;
     root.present()?;
     Ok(())
@@ -56,8 +65,29 @@ mod tests {
         let labels: Vec<String> = ["2026-11-01", "2026-11-02", "2026-11-03"].map(str::to_owned).to_vec();
         let svg = bars(&labels, &[1.0, 4.0, 2.5]).expect("drawn");
         assert!(svg.starts_with("<svg"), "{svg}");
-        assert!(svg.contains("2026-11-02"));
+        assert!(svg.contains("2026-11-02"), "{svg}");
         assert!(svg.matches("fill=\"#3B5BAA\"").count() >= 3, "{svg}");
+    }
+
+    #[test]
+    fn bars_share_the_width_of_the_plot() {
+        let svg = bars(&["acme/echo".to_owned()], &[3.0]).expect("drawn");
+        let bar = svg.lines().find(|line| line.contains("fill=\"#3B5BAA\"")).expect("a bar");
+        let width: f64 = bar
+            .split("width=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("width")
+            .parse()
+            .expect("number");
+        assert!(width > 250.0, "{bar}");
+        let svg = bars(&["a".to_owned(), "b".to_owned()], &[3.0, 1.0]).expect("drawn");
+        let widths: Vec<f64> = svg
+            .lines()
+            .filter(|line| line.contains("fill=\"#3B5BAA\""))
+            .filter_map(|line| line.split("width=\"").nth(1)?.split('"').next()?.parse().ok())
+            .collect();
+        assert!(widths.len() == 2 && widths.iter().all(|width| *width > 250.0), "{widths:?}");
     }
 
     #[test]

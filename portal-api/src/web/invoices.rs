@@ -17,11 +17,17 @@ use maud::html;
 /// Two years of monthly invoices fit one page.
 const PAGE_SIZE: i64 = 24;
 
-pub async fn show_invoices(signed_in: SignedIn, database: web::Data<Database>) -> Result<HttpResponse, PageError> {
+pub async fn show_invoices(
+    signed_in: SignedIn,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, PageError> {
     signed_in.principal.require(Scope::BillingRead)?;
-    let filter = InvoiceFilter { tenant: Some(signed_in.principal.tenant_id.clone()), ..InvoiceFilter::default() };
+    let filter =
+        InvoiceFilter { tenant: Some(signed_in.principal.tenant_id.clone()), ..InvoiceFilter::default() };
     let rows = database
-        .run(move |connection| invoices::list(connection, &filter, None, PAGE_SIZE).map_err(MeteringError::from))
+        .run(move |connection| {
+            invoices::list(connection, &filter, None, PAGE_SIZE).map_err(MeteringError::from)
+        })
         .await?;
     let listed: Vec<InvoiceView> = rows.into_iter().map(|row| InvoiceView::new(row, Vec::new())).collect();
     let content = html! {

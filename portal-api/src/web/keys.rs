@@ -20,7 +20,8 @@ use serde::Deserialize;
 const PAGE_SIZE: i64 = 100;
 
 /// Grace periods offered on rotation, in seconds, with their labels.
-const GRACE_PERIODS: [(u32, &str); 4] = [(0, "none"), (3600, "1 hour"), (86_400, "1 day"), (604_800, "7 days")];
+const GRACE_PERIODS: [(u32, &str); 4] =
+    [(0, "none"), (3600, "1 hour"), (86_400, "1 day"), (604_800, "7 days")];
 
 #[derive(Debug, Deserialize)]
 pub struct KeysQuery {
@@ -41,7 +42,9 @@ pub async fn show_keys(
     let listed = database
         .run(move |connection| keys::list(connection, &principal, None, after.as_ref(), PAGE_SIZE))
         .await?;
-    let next = (listed.len() as i64 == PAGE_SIZE).then(|| listed.last().map(|(key, _)| key.id.to_string())).flatten();
+    let next = (listed.len() as i64 == PAGE_SIZE)
+        .then(|| listed.last().map(|(key, _)| key.id.to_string()))
+        .flatten();
     let grantable: Vec<Scope> = signed_in.principal.scopes.iter().collect();
     let content = html! {
         section aria-labelledby="create-heading" {
@@ -149,7 +152,8 @@ pub async fn create_key(
     };
     let context = request_context(&identity);
     let principal = signed_in.principal.clone();
-    let issued = database.run(move |connection| keys::create(connection, &principal, request, &context)).await?;
+    let issued =
+        database.run(move |connection| keys::create(connection, &principal, request, &context)).await?;
     Ok(secret_page(&signed_in, "Your new key", &issued))
 }
 

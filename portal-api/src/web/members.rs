@@ -11,7 +11,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use caravan_core::{Database, RequestIdentity, Scope};
 use maud::html;
 
-pub async fn show_members(signed_in: SignedIn, database: web::Data<Database>) -> Result<HttpResponse, PageError> {
+pub async fn show_members(
+    signed_in: SignedIn,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, PageError> {
     signed_in.principal.require(Scope::Admin)?;
     let principal = signed_in.principal.clone();
     let (people, invitations) = database.run(move |connection| members::list(connection, &principal)).await?;
@@ -70,7 +73,7 @@ pub async fn invite_member(
     let principal = signed_in.principal.clone();
     let now = caravan_core::db::now();
     let link = database
-        .run(move |connection| members::invite(connection, &principal, &email, role, &context, now))
+        .run(move |connection| members::invite(connection, &principal, None, &email, role, &context, now))
         .await?;
     let info = request.connection_info();
     let url = format!("{}://{}/portal/invitations/{}", info.scheme(), info.host(), link.token);

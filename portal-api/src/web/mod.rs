@@ -40,8 +40,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/keys/{key_id}/revoke", web::post().to(keys::revoke_key))
         .route("/publishing", web::get().to(publishing::show_publishing))
         .route("/publishing/signing-keys", web::post().to(publishing::register_signing_key))
-        .route("/publishing/signing-keys/{namespace}/{key_id}/retire", web::post().to(publishing::retire_signing_key))
-        .route("/capsules/{publisher}/{name}/versions/{version}/{change}", web::post().to(publishing::change_version))
+        .route(
+            "/publishing/signing-keys/{namespace}/{key_id}/retire",
+            web::post().to(publishing::retire_signing_key),
+        )
+        .route(
+            "/capsules/{publisher}/{name}/versions/{version}/{change}",
+            web::post().to(publishing::change_version),
+        )
         .route("/usage", web::get().to(usage::show_usage))
         .route("/invoices", web::get().to(invoices::show_invoices))
         .route("/invoices/{invoice_id}", web::get().to(invoices::show_invoice))

@@ -26,7 +26,10 @@ struct Published {
     stats: Option<CapsuleStats>,
 }
 
-pub async fn show_publishing(signed_in: SignedIn, database: web::Data<Database>) -> Result<HttpResponse, PageError> {
+pub async fn show_publishing(
+    signed_in: SignedIn,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, PageError> {
     signed_in.principal.require(Scope::RegistryPublish)?;
     let principal = signed_in.principal.clone();
     let (namespaces, published) = database
@@ -256,7 +259,9 @@ pub async fn change_version(
         "deprecate" => Lifecycle::Deprecate { message: form.text("message").to_owned() },
         "undeprecate" => Lifecycle::Undeprecate,
         "revoke" => Lifecycle::Revoke { reason: form.text("reason").to_owned() },
-        other => return Err(RegistryError::InvalidChange(format!("`{other}` is not a version change")).into()),
+        other => {
+            return Err(RegistryError::InvalidChange(format!("`{other}` is not a version change")).into());
+        }
     };
     let capsule = format!("{publisher}/{name}");
     let request_id = identity.as_str().to_owned();

@@ -89,7 +89,9 @@ pub fn visitor_csrf(session: &Session) -> String {
 pub fn check_csrf(session: &Session, presented: Option<&str>) -> Result<(), PageError> {
     let expected = session.get::<String>(CSRF).ok().flatten();
     match (expected, presented) {
-        (Some(expected), Some(presented)) if bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) => Ok(()),
+        (Some(expected), Some(presented)) if bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) => {
+            Ok(())
+        }
         _ => Err(PageError::Csrf),
     }
 }
@@ -117,7 +119,10 @@ pub struct SignedIn {
 
 impl std::fmt::Debug for SignedIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignedIn").field("member", &self.member.id).field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("SignedIn")
+            .field("member", &self.member.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 
@@ -144,7 +149,8 @@ impl FromRequest for SignedIn {
             let csrf = session.get::<String>(CSRF).ok().flatten();
             let signed_in_at = session.get::<i64>(SIGNED_IN_AT).ok().flatten().unwrap_or_default();
             let fresh = chrono::Utc::now().timestamp() - signed_in_at < SESSION_HOURS * 3600;
-            let (Some(member_id), Some(csrf), Some(database), true) = (member_id, csrf, database, fresh) else {
+            let (Some(member_id), Some(csrf), Some(database), true) = (member_id, csrf, database, fresh)
+            else {
                 end(&session);
                 return Err(PageError::SignedOut);
             };

@@ -77,7 +77,13 @@ pub async fn show_invitation(
     let now = caravan_core::db::now();
     let invitation =
         database.run(move |connection| members::open_invitation(connection, &token, now)).await?;
-    Ok(invitation_page(StatusCode::OK, &session::visitor_csrf(&session), &invitation.email, &invitation.role, None))
+    Ok(invitation_page(
+        StatusCode::OK,
+        &session::visitor_csrf(&session),
+        &invitation.email,
+        &invitation.role,
+        None,
+    ))
 }
 
 pub async fn accept_invitation(
@@ -131,10 +137,22 @@ async fn refuse_acceptance(
     let invitation =
         database.run(move |connection| members::open_invitation(connection, &token, now)).await?;
     let csrf = session::visitor_csrf(session);
-    Ok(invitation_page(StatusCode::UNPROCESSABLE_ENTITY, &csrf, &invitation.email, &invitation.role, Some(refusal)))
+    Ok(invitation_page(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &csrf,
+        &invitation.email,
+        &invitation.role,
+        Some(refusal),
+    ))
 }
 
-fn invitation_page(status: StatusCode, csrf: &str, email: &str, role: &str, refusal: Option<&str>) -> HttpResponse {
+fn invitation_page(
+    status: StatusCode,
+    csrf: &str,
+    email: &str,
+    role: &str,
+    refusal: Option<&str>,
+) -> HttpResponse {
     bare(
         status,
         "Join Caravan",

@@ -64,16 +64,25 @@ pub async fn show_usage(
                 let report = usage::query(connection, &metering.meters, &query(Some(window), Vec::new()))?;
                 let totals: BTreeMap<NaiveDateTime, Decimal> =
                     report.data.iter().map(|row| (row.from, row.quantity)).collect();
-                let points =
-                    starts.iter().map(|start| (*start, totals.get(start).copied().unwrap_or_default())).collect();
-                series.push(Series { slug: meter.slug.clone(), description: meter.description.clone(), points });
-                let by_capsule = usage::query(connection, &metering.meters, &query(None, vec!["capsule".to_owned()]))?;
+                let points = starts
+                    .iter()
+                    .map(|start| (*start, totals.get(start).copied().unwrap_or_default()))
+                    .collect();
+                series.push(Series {
+                    slug: meter.slug.clone(),
+                    description: meter.description.clone(),
+                    points,
+                });
+                let by_capsule =
+                    usage::query(connection, &metering.meters, &query(None, vec!["capsule".to_owned()]))?;
                 for row in by_capsule.data {
-                    let capsule = row.groups.get("capsule").cloned().flatten().unwrap_or_else(|| "(none)".to_owned());
+                    let capsule =
+                        row.groups.get("capsule").cloned().flatten().unwrap_or_else(|| "(none)".to_owned());
                     per_capsule.entry(capsule).or_default().insert(meter.slug.clone(), row.quantity);
                 }
             }
-            let upcoming = if may_bill { Some(upcoming_lines(connection, &metering, &tenant, now)?) } else { None };
+            let upcoming =
+                if may_bill { Some(upcoming_lines(connection, &metering, &tenant, now)?) } else { None };
             Ok((series, per_capsule, upcoming))
         })
         .await?;
@@ -122,7 +131,8 @@ fn upcoming_lines(
     tenant: &TenantId,
     now: NaiveDateTime,
 ) -> Result<Upcoming, PageError> {
-    let (period, plan, drafts) = billing::upcoming(connection, &metering.meters, &metering.plans, tenant, now)?;
+    let (period, plan, drafts) =
+        billing::upcoming(connection, &metering.meters, &metering.plans, tenant, now)?;
     let currency = metering.plans.currency();
     let lines = drafts.into_iter().map(|draft| LineView::from_draft(draft, currency)).collect();
     Ok((period.to_string(), plan, lines, currency.as_str().to_owned()))
@@ -153,10 +163,16 @@ pub fn line_table(lines: &[LineView], currency: &str) -> Markup {
 
 fn meter_figure(meter: &Series, window: Window) -> Markup {
     let labels: Vec<String> = meter.points.iter().map(|(start, _)| label(window, *start)).collect();
-    let values: Vec<f64> = meter.points.iter().map(|(_, quantity)| quantity.to_f64().unwrap_or_default()).collect();
+    let values: Vec<f64> =
+        meter.points.iter().map(|(_, quantity)| quantity.to_f64().unwrap_or_default()).collect();
     let total: Decimal = meter.points.iter().map(|(_, quantity)| *quantity).sum();
     let caption = format!("{} — {} (total {})", meter.slug, meter.description, total.normalize());
-    figure(&caption, &labels, &values, &meter.points.iter().map(|(_, q)| q.normalize().to_string()).collect::<Vec<_>>())
+    figure(
+        &caption,
+        &labels,
+        &values,
+        &meter.points.iter().map(|(_, q)| q.normalize().to_string()).collect::<Vec<_>>(),
+    )
 }
 
 fn capsule_figure(per_capsule: &BTreeMap<String, BTreeMap<String, Decimal>>) -> Markup {
