@@ -121,32 +121,33 @@ impl FromIterator<Scope> for ScopeSet {
     }
 }
 
-/// The authenticated caller of a `/v1` request: a cheap, shared handle to its
-/// [`PrincipalDetails`], cloned into every request's extensions.
+/// The authenticated caller: of a `/v1` request (a key), or of a portal page (a member). A
+/// cheap, shared handle to its [`PrincipalDetails`], cloned into every request's extensions.
 #[derive(Debug, Clone)]
 pub struct Principal(Arc<Shared>);
 
 #[derive(Debug)]
 struct Shared {
     details: PrincipalDetails,
-    /// The ULIDs of the key and tenant ids, decoded once for the rate limiters.
-    key_ulid: u128,
+    /// The ULIDs of the actor (key or member) and tenant ids, decoded once for the rate
+    /// limiters.
+    actor_ulid: u128,
     tenant_ulid: u128,
 }
 
 impl Principal {
     pub fn new(details: PrincipalDetails) -> Self {
-        let key_ulid = match &details.actor {
+        let actor_ulid = match &details.actor {
             Actor::Key(key) => key.ulid().0,
             Actor::Member(member) => member.ulid().0,
         };
         let tenant_ulid = details.tenant_id.ulid().0;
-        Self(Arc::new(Shared { details, key_ulid, tenant_ulid }))
+        Self(Arc::new(Shared { details, actor_ulid, tenant_ulid }))
     }
 
     /// `(key, tenant)` as 128-bit numbers: compact, allocation-free limiter keys.
     pub fn limiter_keys(&self) -> (u128, u128) {
-        (self.0.key_ulid, self.0.tenant_ulid)
+        (self.0.actor_ulid, self.0.tenant_ulid)
     }
 }
 
@@ -168,9 +169,9 @@ pub struct PrincipalDetails {
     pub capsule_patterns: Vec<String>,
     /// The tenant's plan, which sets its rate limits and quotas.
     pub plan: String,
-    /// True when the key belongs to the operator tenant.
+    /// True when the actor belongs to the operator tenant.
     pub operator: bool,
-    /// When the key stops working, if ever; keys it creates must not outlive it.
+    /// When the actor's key stops working, if ever; keys it creates must not outlive it.
     pub expires_at: Option<chrono::NaiveDateTime>,
     /// A `cvn_test_` key, which may not create live keys.
     pub test_environment: bool,
@@ -203,7 +204,7 @@ impl PrincipalDetails {
     /// The acting key, for what only an API key may do (usage it reports, runs it starts,
     /// versions it publishes are attributed to a key).
     pub fn require_key(&self) -> Result<&ApiKeyId, AuthError> {
-        self.key_id().ok_or(AuthError::MissingKey)
+        self.key_id().ok_or(AuthError::KeyRequired)
     }
 
     /// Refuses with 403 naming the scope when the key lacks it.
@@ -266,6 +267,8 @@ pub enum AuthError {
     MissingScope(Scope),
     #[error("this action is reserved to the operator")]
     OperatorOnly,
+    #[error("this action is done with an API key, not from the portal")]
+    KeyRequired,
 }
 
 impl Problematic for AuthError {
@@ -276,7 +279,9 @@ impl Problematic for AuthError {
             | Self::InvalidKey
             | Self::ExpiredKey
             | Self::RevokedKey => ErrorKind::Unauthorized,
-            Self::TenantSuspended | Self::MissingScope(_) | Self::OperatorOnly => ErrorKind::Forbidden,
+            Self::TenantSuspended | Self::MissingScope(_) | Self::OperatorOnly | Self::KeyRequired => {
+                ErrorKind::Forbidden
+            }
         }
     }
 
@@ -290,6 +295,7 @@ impl Problematic for AuthError {
             Self::TenantSuspended => "tenant-suspended",
             Self::MissingScope(_) => "missing-scope",
             Self::OperatorOnly => "operator-only",
+            Self::KeyRequired => "api-key-required",
         }
     }
 
@@ -303,6 +309,7 @@ impl Problematic for AuthError {
             Self::TenantSuspended => "Tenant suspended",
             Self::MissingScope(_) => "Missing scope",
             Self::OperatorOnly => "Operator only",
+            Self::KeyRequired => "API key required",
         }
     }
 

@@ -250,7 +250,6 @@ impl Settings {
         self.registry.blob_dir.clone().unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 
-    /// Where the search index lives: `registry.search_dir`, else `<data_dir>/search`.
     /// The portal's session cookie key: configured, or kept in the data directory (made
     /// on first start, readable by this user only).
     pub fn portal_session_key(&self) -> anyhow::Result<Vec<u8>> {
@@ -280,6 +279,7 @@ impl Settings {
         Ok(key)
     }
 
+    /// Where the search index lives: `registry.search_dir`, else `<data_dir>/search`.
     pub fn search_dir(&self) -> PathBuf {
         self.registry.search_dir.clone().unwrap_or_else(|| self.data_dir.join("search"))
     }

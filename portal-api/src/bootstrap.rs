@@ -11,7 +11,6 @@ use caravan_core::db::{DbConnection, write_transaction};
 use caravan_core::id::{ApiKeyId, TenantId};
 use caravan_core::plans::PlanCatalog;
 use caravan_core::{Scope, ScopeSet};
-use chrono::Utc;
 use serde_json::json;
 
 /// What the first start created.
@@ -39,7 +38,7 @@ pub fn bootstrap(
         if tenants::find_operator(connection)?.is_some() {
             return Ok(None);
         }
-        let now = Utc::now().naive_utc();
+        let now = caravan_core::db::now();
         let tenant_id = TenantId::new();
         tenants::insert(
             connection,

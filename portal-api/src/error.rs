@@ -45,8 +45,8 @@ pub enum PortalError {
     InvalidMember(String),
     #[error("a member with the address {0} exists already")]
     MemberExists(String),
-    #[error("member {0} not found")]
-    MemberNotFound(String),
+    #[error("a password could not be hashed: {0}")]
+    PasswordHashing(String),
     #[error("this invitation link is not valid: it was used already, has expired or never existed")]
     InvitationInvalid,
     #[error("the address or the password is not right")]
@@ -81,7 +81,8 @@ impl Problematic for PortalError {
             Self::InvalidCursor | Self::InvalidPage(_) => ErrorKind::BadRequest,
             Self::InvalidMember(_) => ErrorKind::Unprocessable,
             Self::MemberExists(_) => ErrorKind::Conflict,
-            Self::MemberNotFound(_) | Self::InvitationInvalid => ErrorKind::NotFound,
+            Self::InvitationInvalid => ErrorKind::NotFound,
+            Self::PasswordHashing(_) => ErrorKind::Internal,
             Self::SignInRefused => ErrorKind::Unauthorized,
             Self::MemberLocked(_) => ErrorKind::TooManyRequests,
             Self::Database(error) => error.kind(),
@@ -110,7 +111,7 @@ impl Problematic for PortalError {
             Self::InvalidPage(_) => "invalid-page",
             Self::InvalidMember(_) => "invalid-member",
             Self::MemberExists(_) => "member-exists",
-            Self::MemberNotFound(_) => "member-not-found",
+            Self::PasswordHashing(_) => "internal",
             Self::InvitationInvalid => "invitation-invalid",
             Self::SignInRefused => "sign-in-refused",
             Self::MemberLocked(_) => "member-locked",
@@ -140,7 +141,7 @@ impl Problematic for PortalError {
             Self::InvalidPage(_) => "Invalid page request",
             Self::InvalidMember(_) => "Invalid member",
             Self::MemberExists(_) => "Member exists",
-            Self::MemberNotFound(_) => "Member not found",
+            Self::PasswordHashing(_) => "Internal error",
             Self::InvitationInvalid => "Invitation not valid",
             Self::SignInRefused => "Sign-in refused",
             Self::MemberLocked(_) => "Member locked out",

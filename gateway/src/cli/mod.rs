@@ -207,8 +207,9 @@ fn announce_portal_link(address: std::net::SocketAddr, token: &str) -> anyhow::R
     } else {
         address
     };
+    let days = caravan_portal_api::service::members::INVITATION_LIFETIME.num_days();
     print(&format!(
-        "caravan: open this link once to set the operator's portal password (valid 7 days):\n\n    http://{host}/portal/invitations/{token}\n"
+        "caravan: open this link once to set the operator's portal password (valid {days} days):\n\n    http://{host}/portal/invitations/{token}\n"
     ))
 }
 

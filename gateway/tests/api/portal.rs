@@ -207,31 +207,51 @@ async fn roles_and_tenants_are_enforced_on_every_page_and_form() {
 }
 
 #[actix_web::test]
-async fn repeated_wrong_passwords_lock_the_member_out_even_with_the_right_one() {
+async fn signing_out_ends_the_session_and_signing_in_again_starts_one() {
+    let app = spawn_app().await;
+    let browser = Browser::new(&app);
+    browser
+        .join(&invite(&app, &app.admin_key, "dev@caravan.test", "developer", None).await, None, "Dev")
+        .await;
+    let (status, keys) = browser.get("/portal/keys").await;
+    assert_eq!(status, 200);
+    assert!(!keys.contains("href=\"/portal/invoices\""), "a developer's navigation has no invoices");
+    let signed_out = browser.post("/portal/sign-out", &[("csrf", &csrf_of(&keys))]).await;
+    assert_eq!(signed_out.status(), 303);
+    assert_eq!(browser.get("/portal/keys").await.0, 303, "signed out");
+    let signed_in = browser
+        .submit(
+            "/portal/sign-in",
+            "/portal/sign-in",
+            &[("email", "DEV@caravan.test "), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(browser.get("/portal/keys").await.0, 200);
+}
+
+#[actix_web::test]
+async fn parallel_wrong_passwords_all_count_and_lock_the_member_out_even_with_the_right_one() {
     let app = spawn_app().await;
     let browser = Browser::new(&app);
     browser
         .join(&invite(&app, &app.admin_key, "dev@caravan.test", "developer", None).await, None, "Dev")
         .await;
     let visitor = Browser::new(&app);
-    for _ in 0..4 {
-        let refused = visitor
-            .submit(
-                "/portal/sign-in",
-                "/portal/sign-in",
-                &[("email", "dev@caravan.test"), ("password", "wrong password!")],
-            )
-            .await;
-        assert_eq!(refused.status(), 401);
-    }
-    let locked = visitor
-        .submit(
-            "/portal/sign-in",
-            "/portal/sign-in",
-            &[("email", "dev@caravan.test"), ("password", "wrong password!")],
-        )
-        .await;
-    assert_eq!(locked.status(), 429);
+    let token = csrf_of(&visitor.get("/portal/sign-in").await.1);
+    let guesses = (0..10).map(|guess| {
+        let password = format!("wrong password {guess}");
+        let visitor = &visitor;
+        let token = token.clone();
+        async move {
+            let form =
+                [("email", "dev@caravan.test"), ("password", password.as_str()), ("csrf", token.as_str())];
+            visitor.post("/portal/sign-in", &form).await.status()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    assert!(statuses.iter().all(|status| *status == 401 || *status == 429), "{statuses:?}");
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "the fifth failure locks: {statuses:?}");
     let still_locked = visitor
         .submit(
             "/portal/sign-in",

@@ -60,28 +60,35 @@ pub fn of_tenant(connection: &mut DbConnection, tenant: &TenantId) -> QueryResul
         .load(connection)
 }
 
-/// Counts a failed sign-in; `locked_until` is set when this failure locks the member out.
-pub fn record_failure(
-    connection: &mut DbConnection,
-    id: &MemberId,
-    failures: i32,
-    locked_until: Option<NaiveDateTime>,
-) -> QueryResult<()> {
+/// Adds one failed sign-in; returns the count, atomically, so parallel failures all count.
+pub fn count_failure(connection: &mut DbConnection, id: &MemberId) -> QueryResult<i32> {
     diesel::update(members::table.find(id))
-        .set((members::failed_sign_ins.eq(failures), members::locked_until.eq(locked_until)))
+        .set(members::failed_sign_ins.eq(members::failed_sign_ins + 1))
+        .returning(members::failed_sign_ins)
+        .get_result(connection)
+}
+
+/// Locks the member out until `until`; the count starts again.
+pub fn lock(connection: &mut DbConnection, id: &MemberId, until: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(members::table.find(id))
+        .set((members::failed_sign_ins.eq(0), members::locked_until.eq(Some(until))))
         .execute(connection)
         .map(drop)
 }
 
-pub fn record_sign_in(connection: &mut DbConnection, id: &MemberId, at: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(members::table.find(id))
-        .set((
-            members::failed_sign_ins.eq(0),
-            members::locked_until.eq(None::<NaiveDateTime>),
-            members::last_sign_in_at.eq(Some(at)),
-        ))
-        .execute(connection)
-        .map(drop)
+/// Records a successful sign-in unless the member is locked out at `at` (a lockout that a
+/// parallel attempt set after this one began); false when locked.
+pub fn record_sign_in(connection: &mut DbConnection, id: &MemberId, at: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(
+        members::table.find(id).filter(members::locked_until.is_null().or(members::locked_until.le(at))),
+    )
+    .set((
+        members::failed_sign_ins.eq(0),
+        members::locked_until.eq(None::<NaiveDateTime>),
+        members::last_sign_in_at.eq(Some(at)),
+    ))
+    .execute(connection)
+    .map(|updated| updated == 1)
 }
 
 pub fn insert_invitation(connection: &mut DbConnection, invitation: &InvitationRow) -> QueryResult<()> {

@@ -72,8 +72,7 @@ pub async fn create_invitation(
             members::invite(connection, &principal, body.tenant_id.as_ref(), &body.email, role, &context, now)
         })
         .await?;
-    let info = request.connection_info();
-    let url = format!("{}://{}/portal/invitations/{}", info.scheme(), info.host(), link.token);
+    let url = crate::web::invitation_url(&request, &link.token);
     let invitation = link.invitation;
     Ok(HttpResponse::Created().json(CreatedInvitation {
         id: invitation.id,

@@ -89,7 +89,8 @@ pub struct Acceptance {
     /// Only for an invitation without an address (the operator's first link).
     pub email: Option<String>,
     pub display_name: String,
-    pub password: String,
+    /// From [`hash_password`], made before the database is asked.
+    pub password_hash: String,
 }
 
 /// Invites `email` with `role` to the actor's tenant, or — for the operator's admin, who
@@ -142,6 +143,13 @@ pub fn operator_link(
     Ok(link)
 }
 
+/// 256 random bits, URL-safe: invitation tokens and CSRF tokens.
+pub fn random_token() -> String {
+    let mut random = [0_u8; 32];
+    rand::rng().fill_bytes(&mut random);
+    URL_SAFE_NO_PAD.encode(random)
+}
+
 fn new_link(
     tenant: &TenantId,
     email: &str,
@@ -149,9 +157,7 @@ fn new_link(
     invited_by: &str,
     now: NaiveDateTime,
 ) -> InvitationLink {
-    let mut random = [0_u8; 32];
-    rand::rng().fill_bytes(&mut random);
-    let token = URL_SAFE_NO_PAD.encode(random);
+    let token = random_token();
     let invitation = InvitationRow {
         id: InvitationId::new(),
         tenant_id: tenant.clone(),
@@ -181,7 +187,7 @@ pub fn open_invitation(
         .ok_or(PortalError::InvitationInvalid)
 }
 
-/// Accepts an invitation: the member is created with an argon2id password hash and the
+/// Accepts an invitation: the member is created with the argon2id password hash and the
 /// link stops working, in one transaction.
 pub fn accept(
     connection: &mut DbConnection,
@@ -191,7 +197,7 @@ pub fn accept(
     now: NaiveDateTime,
 ) -> Result<MemberRow, PortalError> {
     let display_name = bounded("display name", &acceptance.display_name, 1, 100)?;
-    let password_hash = hash_password(&acceptance.password)?;
+    let password_hash = acceptance.password_hash;
     write_transaction(connection, |connection| {
         let invitation = open_invitation(connection, token, now)?;
         let email = if invitation.email.is_empty() {
@@ -217,7 +223,13 @@ pub fn accept(
             created_at: now,
             last_sign_in_at: None,
         };
-        members::insert(connection, &member)?;
+        members::insert(connection, &member).map_err(|error| match error {
+            // A parallel acceptance for the same address (PostgreSQL does not serialize them).
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                PortalError::MemberExists(member.email.clone())
+            }
+            other => other.into(),
+        })?;
         caravan_core::audit::append(
             connection,
             caravan_core::audit::AuditRecord {
@@ -233,40 +245,74 @@ pub fn accept(
     })
 }
 
-/// Checks an address and password. Every refusal looks the same whether the address is
-/// unknown or the password wrong; `MAX_FAILED_SIGN_INS` failures in a row lock the
-/// member out for [`LOCKOUT`].
-pub fn sign_in(
+/// A sign-in attempt's member, found before the password is checked (the check runs
+/// without holding a database connection).
+#[derive(Debug)]
+pub struct Candidate {
+    member: Option<MemberRow>,
+    tenant_active: bool,
+}
+
+/// Finds who is signing in. Refuses a member locked out now.
+pub fn candidate(
     connection: &mut DbConnection,
     email: &str,
-    password: &str,
     now: NaiveDateTime,
-) -> Result<MemberRow, PortalError> {
+) -> Result<Candidate, PortalError> {
     let email = email.trim().to_lowercase();
     let Some(member) = members::find_by_email(connection, &email)? else {
-        // Spend the time a real check takes, so timing does not reveal who is a member.
-        let _ = verify_password(UNKNOWN_MEMBER_HASH, password);
-        return Err(PortalError::SignInRefused);
+        return Ok(Candidate { member: None, tenant_active: false });
     };
     if let Some(until) = member.locked_until.filter(|until| *until > now) {
-        return Err(PortalError::MemberLocked(until.format("%Y-%m-%d %H:%M").to_string()));
+        return Err(locked(until));
     }
-    if !verify_password(&member.password_hash, password) {
-        let failures = member.failed_sign_ins.saturating_add(1);
-        let locked_until = (failures >= MAX_FAILED_SIGN_INS).then(|| now + LOCKOUT);
-        members::record_failure(
-            connection,
-            &member.id,
-            if locked_until.is_some() { 0 } else { failures },
-            locked_until,
-        )?;
-        return Err(match locked_until {
-            Some(until) => PortalError::MemberLocked(until.format("%Y-%m-%d %H:%M").to_string()),
-            None => PortalError::SignInRefused,
-        });
+    let tenant_active = crate::db::tenants::find(connection, &member.tenant_id)?
+        .is_some_and(|tenant| tenant.status == crate::domain::TenantStatus::Active.as_str());
+    Ok(Candidate { member: Some(member), tenant_active })
+}
+
+/// Checks the password (argon2id, tens of milliseconds: call it off the database pool).
+/// An unknown address takes as long to refuse as a wrong password.
+pub fn password_matches(candidate: &Candidate, password: &str) -> bool {
+    match &candidate.member {
+        Some(member) => verify_password(&member.password_hash, password),
+        None => {
+            let _ = verify_password(UNKNOWN_MEMBER_HASH, password);
+            false
+        }
     }
-    members::record_sign_in(connection, &member.id, now)?;
+}
+
+/// Records the attempt's outcome and answers it. Failures are counted atomically, so
+/// parallel guesses cannot share one count; the `MAX_FAILED_SIGN_INS`th in a row locks the
+/// member out for [`LOCKOUT`], and a right password during a lockout is refused too.
+pub fn conclude(
+    connection: &mut DbConnection,
+    candidate: Candidate,
+    matched: bool,
+    now: NaiveDateTime,
+) -> Result<MemberRow, PortalError> {
+    let Some(member) = candidate.member else { return Err(PortalError::SignInRefused) };
+    if !matched {
+        let failures = members::count_failure(connection, &member.id)?;
+        if failures >= MAX_FAILED_SIGN_INS {
+            let until = now + LOCKOUT;
+            members::lock(connection, &member.id, until)?;
+            return Err(locked(until));
+        }
+        return Err(PortalError::SignInRefused);
+    }
+    if !members::record_sign_in(connection, &member.id, now)? {
+        return Err(PortalError::SignInRefused);
+    }
+    if !candidate.tenant_active {
+        return Err(caravan_core::AuthError::TenantSuspended.into());
+    }
     Ok(member)
+}
+
+fn locked(until: NaiveDateTime) -> PortalError {
+    PortalError::MemberLocked(until.format("%Y-%m-%d %H:%M").to_string())
 }
 
 /// The tenant's members and open invitations; owners only.
@@ -285,7 +331,9 @@ pub fn list(
 const UNKNOWN_MEMBER_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2lnbi1pbi10aW1pbmc$0m5Y3r1zZ8bYy2c4aW4tdGltaW5nLWVxdWFsaXNlcg";
 
-fn hash_password(password: &str) -> Result<String, PortalError> {
+/// The argon2id PHC string of a new password (tens of milliseconds: call it off the
+/// database pool). Refuses a password outside the length bounds.
+pub fn hash_password(password: &str) -> Result<String, PortalError> {
     let length = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
         return Err(PortalError::InvalidMember(format!(
@@ -295,11 +343,11 @@ fn hash_password(password: &str) -> Result<String, PortalError> {
     let mut salt = [0_u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let salt =
-        SaltString::encode_b64(&salt).map_err(|error| PortalError::InvalidMember(error.to_string()))?;
+        SaltString::encode_b64(&salt).map_err(|error| PortalError::PasswordHashing(error.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|error| PortalError::InvalidMember(format!("the password cannot be hashed: {error}")))
+        .map_err(|error| PortalError::PasswordHashing(error.to_string()))
 }
 
 fn verify_password(stored: &str, password: &str) -> bool {

@@ -4,7 +4,6 @@
 use super::format_time;
 use super::page::{PageError, layout};
 use super::session::SignedIn;
-use super::usage::line_table;
 use actix_web::{HttpResponse, web};
 use caravan_core::id::InvoiceId;
 use caravan_core::{Database, Scope};
@@ -12,7 +11,9 @@ use caravan_metering::billing;
 use caravan_metering::db::invoices::{self, InvoiceFilter};
 use caravan_metering::error::MeteringError;
 use caravan_metering::views::InvoiceView;
-use maud::html;
+use caravan_metering::views::LineView;
+use maud::{Markup, html};
+use rust_decimal::Decimal;
 
 /// Two years of monthly invoices fit one page.
 const PAGE_SIZE: i64 = 24;
@@ -57,6 +58,7 @@ pub async fn show_invoice(
     path: web::Path<String>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, PageError> {
+    signed_in.principal.require(Scope::BillingRead)?;
     let raw = path.into_inner();
     let not_found = || MeteringError::InvoiceNotFound(raw.clone());
     let id = InvoiceId::parse(&raw).map_err(|_| not_found())?;
@@ -90,4 +92,27 @@ pub async fn show_invoice(
         p { a href="/portal/invoices" { "All invoices" } }
     };
     Ok(layout(&signed_in, "invoices", &title, content))
+}
+
+/// Invoice lines with their total, amounts as the invoice states them.
+pub fn line_table(lines: &[LineView], currency: &str) -> Markup {
+    let total: Decimal = lines.iter().map(|line| line.amount).sum();
+    html! {
+        table {
+            thead { tr { th { "Line" } th { "Meter" } th { "Capsule" } th { "Quantity" } th { "Unit price" } th { "Amount" } } }
+            tbody {
+                @for line in lines {
+                    tr {
+                        td { (line.description) }
+                        td { (line.meter.as_deref().unwrap_or("")) }
+                        td { (line.capsule.as_deref().unwrap_or("")) }
+                        td class="number" { (line.quantity.normalize()) }
+                        td class="number" { (line.unit_price.normalize()) }
+                        td class="number" { (line.amount) " " (currency) }
+                    }
+                }
+            }
+            tfoot { tr { th colspan="5" { "Total" } td class="number" { strong { (total) " " (currency) } } } }
+        }
+    }
 }

@@ -63,7 +63,7 @@ pub async fn show_keys(
                     label { "Environment "
                         select name="environment" { option value="live" { "live" } option value="test" { "test" } }
                     }
-                    label { "Expires on (optional) " input type="date" name="expires_on"; }
+                    label { "Stops working at 00:00 UTC on (optional) " input type="date" name="expires_on"; }
                     label { "Capsule patterns for publish scopes (optional, comma-separated, e.g. acme/*) "
                         input type="text" name="capsule_patterns"; }
                     button type="submit" { "Create key" }
@@ -125,7 +125,8 @@ pub async fn create_key(
         .collect::<Result<Vec<_>, _>>()?;
     let environment = match form.text("environment") {
         "test" => Environment::Test,
-        _ => Environment::Live,
+        "live" | "" => Environment::Live,
+        other => return Err(invalid(format!("`{other}` is not an environment: live or test"))),
     };
     let expires_at = match form.text("expires_on") {
         "" => None,

@@ -75,8 +75,7 @@ pub async fn invite_member(
     let link = database
         .run(move |connection| members::invite(connection, &principal, None, &email, role, &context, now))
         .await?;
-    let info = request.connection_info();
-    let url = format!("{}://{}/portal/invitations/{}", info.scheme(), info.host(), link.token);
+    let url = super::invitation_url(&request, &link.token);
     let content = html! {
         p class="notice" role="status" {
             "Send this link to " strong { (link.invitation.email) } ". It works once, until "

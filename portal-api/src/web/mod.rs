@@ -56,19 +56,19 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/members/invitations", web::post().to(members::invite_member));
 }
 
-/// The first page a member's role may see.
+/// The first page of the navigation the member's role may see.
 async fn home(signed_in: session::SignedIn) -> actix_web::HttpResponse {
-    use caravan_core::Scope;
-    let first = [
-        (Scope::KeysManage, "/portal/keys"),
-        (Scope::RegistryPublish, "/portal/publishing"),
-        (Scope::UsageRead, "/portal/usage"),
-        (Scope::BillingRead, "/portal/invoices"),
-    ]
-    .into_iter()
-    .find(|(scope, _)| signed_in.principal.scopes.contains(*scope))
-    .map_or("/portal/usage", |(_, path)| path);
-    page::see_other(first)
+    let first = page::NAVIGATION
+        .into_iter()
+        .find(|(_, _, scope)| signed_in.principal.scopes.contains(*scope))
+        .map_or("usage", |(slug, _, _)| slug);
+    page::see_other(&format!("/portal/{first}"))
+}
+
+/// The link that accepts an invitation, on the host the request came to.
+pub fn invitation_url(request: &actix_web::HttpRequest, token: &str) -> String {
+    let info = request.connection_info();
+    format!("{}://{}/portal/invitations/{token}", info.scheme(), info.host())
 }
 
 fn request_context(identity: &RequestIdentity) -> RequestContext {

@@ -35,23 +35,25 @@ button{cursor:pointer}:focus-visible{outline:3px solid #3b82f6;outline-offset:2p
 figure{background:#fff;border:1px solid #d8dde3;margin:0 0 1.5rem;padding:.5rem}
 "#;
 
+/// The pages of the navigation: path under `/portal/`, label, and the scope that shows it.
+pub const NAVIGATION: [(&str, &str, Scope); 6] = [
+    ("keys", "API keys", Scope::KeysManage),
+    ("publishing", "Publishing", Scope::RegistryPublish),
+    ("usage", "Usage", Scope::UsageRead),
+    ("invoices", "Invoices", Scope::BillingRead),
+    ("audit", "Audit log", Scope::Admin),
+    ("members", "Members", Scope::Admin),
+];
+
 /// The shell around a signed-in member's page; `current` is the navigation entry shown
 /// as the current page.
 pub fn layout(signed_in: &SignedIn, current: &str, title: &str, content: Markup) -> HttpResponse {
-    let entries: [(&str, &str, Scope); 6] = [
-        ("keys", "API keys", Scope::KeysManage),
-        ("publishing", "Publishing", Scope::RegistryPublish),
-        ("usage", "Usage", Scope::UsageRead),
-        ("invoices", "Invoices", Scope::BillingRead),
-        ("audit", "Audit log", Scope::Admin),
-        ("members", "Members", Scope::Admin),
-    ];
     let body = html! {
         header {
             strong { "Caravan" }
             nav aria-label="Portal" {
                 ul {
-                    @for (slug, label, scope) in entries {
+                    @for (slug, label, scope) in NAVIGATION {
                         @if signed_in.principal.scopes.contains(scope) {
                             li { a href={ "/portal/" (slug) } aria-current=[(slug == current).then_some("page")] { (label) } }
                         }

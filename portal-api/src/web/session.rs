@@ -14,13 +14,10 @@ use actix_session::storage::CookieSessionStore;
 use actix_session::{Session, SessionExt, SessionMiddleware};
 use actix_web::cookie::{Key, SameSite, time};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caravan_core::id::MemberId;
 use caravan_core::{Actor, Database, Principal, PrincipalDetails};
 use futures_util::future::LocalBoxFuture;
 use maud::{Markup, html};
-use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 const MEMBER: &str = "member";
@@ -102,9 +99,7 @@ pub fn csrf_field(token: &str) -> Markup {
 }
 
 fn fresh_token() -> String {
-    let mut random = [0_u8; 32];
-    rand::rng().fill_bytes(&mut random);
-    URL_SAFE_NO_PAD.encode(random)
+    crate::service::members::random_token()
 }
 
 /// A signed-in member, their tenant, and the [`Principal`] the portal acts with for them.

@@ -2,8 +2,10 @@
 
 use super::form::FormFields;
 use super::page::{PageError, bare, see_other};
+use super::request_context;
 use super::session::{self, CSRF_FIELD, csrf_field};
-use crate::service::RequestContext;
+use crate::db::members::MemberRow;
+use crate::error::PortalError;
 use crate::service::members::{self, Acceptance, MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS};
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -21,10 +23,8 @@ pub async fn sign_in(
     form: FormFields,
 ) -> Result<HttpResponse, PageError> {
     session::check_csrf(&session, form.get(CSRF_FIELD))?;
-    let email = form.text("email").to_owned();
-    let password = form.text("password").to_owned();
-    let now = caravan_core::db::now();
-    let signed = database.run(move |connection| members::sign_in(connection, &email, &password, now)).await;
+    let signed =
+        sign_in_with(&database, form.text("email").to_owned(), form.text("password").to_owned()).await;
     match signed {
         Ok(member) => {
             session::begin(&session, &member.id)?;
@@ -39,6 +39,24 @@ pub async fn sign_in(
             Ok(sign_in_page(status, &session::visitor_csrf(&session), Some(&error.to_string())))
         }
     }
+}
+
+/// Finds the member, checks the password on the blocking pool without holding a database
+/// connection, then records the outcome.
+async fn sign_in_with(
+    database: &Database,
+    email: String,
+    password: String,
+) -> Result<MemberRow, PortalError> {
+    let now = caravan_core::db::now();
+    let candidate = database.run(move |connection| members::candidate(connection, &email, now)).await?;
+    let (candidate, matched) = web::block(move || {
+        let matched = members::password_matches(&candidate, &password);
+        (candidate, matched)
+    })
+    .await
+    .map_err(|_| PortalError::Database(caravan_core::DbError::Interrupted))?;
+    database.run(move |connection| members::conclude(connection, candidate, matched, now)).await
 }
 
 fn sign_in_page(status: StatusCode, csrf: &str, refusal: Option<&str>) -> HttpResponse {
@@ -98,12 +116,23 @@ pub async fn accept_invitation(
     if form.text("password") != form.text("password_again") {
         return refuse_acceptance(&session, &database, token, "the two passwords differ").await;
     }
+    let password = form.text("password").to_owned();
+    let hashed = web::block(move || members::hash_password(&password))
+        .await
+        .map_err(|_| PortalError::Database(caravan_core::DbError::Interrupted))?;
+    let password_hash = match hashed {
+        Ok(hash) => hash,
+        Err(PortalError::InvalidMember(refusal)) => {
+            return refuse_acceptance(&session, &database, token, &refusal).await;
+        }
+        Err(other) => return Err(other.into()),
+    };
     let acceptance = Acceptance {
         email: form.get("email").map(str::to_owned),
         display_name: form.text("display_name").to_owned(),
-        password: form.text("password").to_owned(),
+        password_hash,
     };
-    let context = RequestContext { request_id: Some(identity.as_str().to_owned()) };
+    let context = request_context(&identity);
     let now = caravan_core::db::now();
     let accepting = token.clone();
     let accepted = database

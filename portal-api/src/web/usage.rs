@@ -2,6 +2,7 @@
 //! and the upcoming invoice of the open period for members who may read billing.
 
 use super::chart;
+use super::invoices::line_table;
 use super::page::{PageError, layout};
 use super::session::SignedIn;
 use actix_web::{HttpResponse, web};
@@ -136,29 +137,6 @@ fn upcoming_lines(
     let currency = metering.plans.currency();
     let lines = drafts.into_iter().map(|draft| LineView::from_draft(draft, currency)).collect();
     Ok((period.to_string(), plan, lines, currency.as_str().to_owned()))
-}
-
-/// Invoice lines with their total, amounts as the invoice states them.
-pub fn line_table(lines: &[LineView], currency: &str) -> Markup {
-    let total: Decimal = lines.iter().map(|line| line.amount).sum();
-    html! {
-        table {
-            thead { tr { th { "Line" } th { "Meter" } th { "Capsule" } th { "Quantity" } th { "Unit price" } th { "Amount" } } }
-            tbody {
-                @for line in lines {
-                    tr {
-                        td { (line.description) }
-                        td { (line.meter.as_deref().unwrap_or("")) }
-                        td { (line.capsule.as_deref().unwrap_or("")) }
-                        td class="number" { (line.quantity.normalize()) }
-                        td class="number" { (line.unit_price.normalize()) }
-                        td class="number" { (line.amount) " " (currency) }
-                    }
-                }
-            }
-            tfoot { tr { th colspan="5" { "Total" } td class="number" { strong { (total) " " (currency) } } } }
-        }
-    }
 }
 
 fn meter_figure(meter: &Series, window: Window) -> Markup {
