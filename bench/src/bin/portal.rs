@@ -147,21 +147,27 @@ fn publish_echo(http: &ureq::Agent, base: &str, key: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Runs `acme/echo` EXECUTIONS times, from RUNNERS threads.
+/// Runs `acme/echo` EXECUTIONS times, from RUNNERS threads; a 503 (every worker slot
+/// busy) is retried after a moment, as its `Retry-After` asks.
 fn run_echo(base: &str, key: &str) -> anyhow::Result<()> {
+    let url = format!("{base}/v1/capsules/acme/echo/executions");
     std::thread::scope(|scope| {
         let runners: Vec<_> = (0..RUNNERS)
             .map(|_| {
                 scope.spawn(|| -> anyhow::Result<()> {
                     let http = agent();
-                    for _ in 0..EXECUTIONS / RUNNERS {
-                        post_json(
-                            &http,
-                            base,
-                            key,
-                            "/v1/capsules/acme/echo/executions",
-                            json!({ "input": { "text": "hi" } }),
-                        )?;
+                    let mut done = 0;
+                    while done < EXECUTIONS / RUNNERS {
+                        let mut response = http
+                            .post(&url)
+                            .header("Authorization", &format!("Bearer {key}"))
+                            .send_json(json!({ "input": { "text": "hi" } }))?;
+                        let _ = response.body_mut().read_to_string()?;
+                        match response.status().as_u16() {
+                            200 => done += 1,
+                            503 => std::thread::sleep(std::time::Duration::from_millis(20)),
+                            status => anyhow::bail!("a run answered {status}"),
+                        }
                     }
                     Ok(())
                 })
