@@ -62,6 +62,8 @@ try {
   await page.getByRole("button", { name: "Create key" }).click();
   const secret = await page.locator("#secret").inputValue();
   check(secret.startsWith("cvn_live_"), "the secret is shown once");
+  await page.getByRole("button", { name: "Copy" }).click();
+  check((await page.getByRole("button", { name: "Copied" }).count()) === 1, "the copy button runs under the page's CSP");
   await page.screenshot({ path: join(shots, "key-created.png"), fullPage: true });
   check((await api("GET", "/v1/whoami", secret)).status === 200, "the new key works with the API");
   await page.goto(`${base}/portal/keys`);

@@ -49,10 +49,10 @@ pub enum PortalError {
     PasswordHashing(String),
     #[error("this invitation link is not valid: it was used already, has expired or never existed")]
     InvitationInvalid,
-    #[error("the address or the password is not right")]
+    #[error(
+        "the address or the password is not right, or signing in to that address is paused after repeated failures"
+    )]
     SignInRefused,
-    #[error("too many failed sign-ins: try again after {0} UTC")]
-    MemberLocked(String),
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -84,7 +84,6 @@ impl Problematic for PortalError {
             Self::InvitationInvalid => ErrorKind::NotFound,
             Self::PasswordHashing(_) => ErrorKind::Internal,
             Self::SignInRefused => ErrorKind::Unauthorized,
-            Self::MemberLocked(_) => ErrorKind::TooManyRequests,
             Self::Database(error) => error.kind(),
         }
     }
@@ -114,7 +113,6 @@ impl Problematic for PortalError {
             Self::PasswordHashing(_) => "internal",
             Self::InvitationInvalid => "invitation-invalid",
             Self::SignInRefused => "sign-in-refused",
-            Self::MemberLocked(_) => "member-locked",
             Self::Database(error) => error.slug(),
         }
     }
@@ -144,7 +142,6 @@ impl Problematic for PortalError {
             Self::PasswordHashing(_) => "Internal error",
             Self::InvitationInvalid => "Invitation not valid",
             Self::SignInRefused => "Sign-in refused",
-            Self::MemberLocked(_) => "Member locked out",
             Self::Database(error) => error.title(),
         }
     }

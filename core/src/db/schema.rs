@@ -337,6 +337,7 @@ diesel::table! {
         locked_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
         last_sign_in_at -> Nullable<Timestamp>,
+        session_epoch -> Integer,
     }
 }
 

@@ -1,6 +1,7 @@
 -- People who sign in to the web portal. Each belongs to one tenant with a role; the
 -- password is an argon2id PHC string. Repeated failed sign-ins lock the member out
--- until `locked_until`.
+-- until `locked_until`. A session is valid while it carries the member's current
+-- `session_epoch`; signing out raises it, which ends every session of the member.
 CREATE TABLE members (
     id TEXT PRIMARY KEY NOT NULL,
     tenant_id TEXT NOT NULL REFERENCES tenants (id),
@@ -11,7 +12,8 @@ CREATE TABLE members (
     failed_sign_ins INTEGER NOT NULL DEFAULT 0,
     locked_until TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
-    last_sign_in_at TIMESTAMP
+    last_sign_in_at TIMESTAMP,
+    session_epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX members_by_tenant ON members (tenant_id, id);
 

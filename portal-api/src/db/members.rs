@@ -19,6 +19,8 @@ pub struct MemberRow {
     pub locked_until: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub last_sign_in_at: Option<NaiveDateTime>,
+    /// Sessions carry it; raising it ends them all.
+    pub session_epoch: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -89,6 +91,14 @@ pub fn record_sign_in(connection: &mut DbConnection, id: &MemberId, at: NaiveDat
     ))
     .execute(connection)
     .map(|updated| updated == 1)
+}
+
+/// Ends every session of the member.
+pub fn end_sessions(connection: &mut DbConnection, id: &MemberId) -> QueryResult<()> {
+    diesel::update(members::table.find(id))
+        .set(members::session_epoch.eq(members::session_epoch + 1))
+        .execute(connection)
+        .map(drop)
 }
 
 pub fn insert_invitation(connection: &mut DbConnection, invitation: &InvitationRow) -> QueryResult<()> {

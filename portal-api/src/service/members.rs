@@ -222,6 +222,7 @@ pub fn accept(
             locked_until: None,
             created_at: now,
             last_sign_in_at: None,
+            session_epoch: 0,
         };
         members::insert(connection, &member).map_err(|error| match error {
             // A parallel acceptance for the same address (PostgreSQL does not serialize them).
@@ -253,7 +254,8 @@ pub struct Candidate {
     tenant_active: bool,
 }
 
-/// Finds who is signing in. Refuses a member locked out now.
+/// Finds who is signing in. A member locked out now is refused as a wrong password is, so
+/// a lockout does not tell who is a member.
 pub fn candidate(
     connection: &mut DbConnection,
     email: &str,
@@ -263,8 +265,8 @@ pub fn candidate(
     let Some(member) = members::find_by_email(connection, &email)? else {
         return Ok(Candidate { member: None, tenant_active: false });
     };
-    if let Some(until) = member.locked_until.filter(|until| *until > now) {
-        return Err(locked(until));
+    if member.locked_until.is_some_and(|until| until > now) {
+        return Err(PortalError::SignInRefused);
     }
     let tenant_active = crate::db::tenants::find(connection, &member.tenant_id)?
         .is_some_and(|tenant| tenant.status == crate::domain::TenantStatus::Active.as_str());
@@ -285,7 +287,8 @@ pub fn password_matches(candidate: &Candidate, password: &str) -> bool {
 
 /// Records the attempt's outcome and answers it. Failures are counted atomically, so
 /// parallel guesses cannot share one count; the `MAX_FAILED_SIGN_INS`th in a row locks the
-/// member out for [`LOCKOUT`], and a right password during a lockout is refused too.
+/// member out for [`LOCKOUT`], and a right password during a lockout is refused too, with
+/// the same answer as every other refusal.
 pub fn conclude(
     connection: &mut DbConnection,
     candidate: Candidate,
@@ -296,9 +299,7 @@ pub fn conclude(
     if !matched {
         let failures = members::count_failure(connection, &member.id)?;
         if failures >= MAX_FAILED_SIGN_INS {
-            let until = now + LOCKOUT;
-            members::lock(connection, &member.id, until)?;
-            return Err(locked(until));
+            members::lock(connection, &member.id, now + LOCKOUT)?;
         }
         return Err(PortalError::SignInRefused);
     }
@@ -309,10 +310,6 @@ pub fn conclude(
         return Err(caravan_core::AuthError::TenantSuspended.into());
     }
     Ok(member)
-}
-
-fn locked(until: NaiveDateTime) -> PortalError {
-    PortalError::MemberLocked(until.format("%Y-%m-%d %H:%M").to_string())
 }
 
 /// The tenant's members and open invitations; owners only.

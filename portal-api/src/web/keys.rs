@@ -236,4 +236,5 @@ fn secret_page(signed_in: &SignedIn, title: &str, issued: &IssuedKey) -> HttpRes
     layout(signed_in, "keys", title, content)
 }
 
-const COPY_SCRIPT: &str = r#"document.getElementById('copy').addEventListener('click',function(){var s=document.getElementById('secret');s.select();if(navigator.clipboard){navigator.clipboard.writeText(s.value);}else{document.execCommand('copy');}this.textContent='Copied';});"#;
+/// The portal's only script; the content security policy allows it by its hash.
+pub const COPY_SCRIPT: &str = r#"document.getElementById('copy').addEventListener('click',function(){var s=document.getElementById('secret');s.select();if(navigator.clipboard){navigator.clipboard.writeText(s.value);}else{document.execCommand('copy');}this.textContent='Copied';});"#;

@@ -7,13 +7,23 @@ use super::session::SignedIn;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use caravan_core::{ApiError, Scope};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use sha2::{Digest, Sha256};
+use std::sync::LazyLock;
 
-/// What the browser may load: this origin only; inline styles and the copy button's
-/// inline script; no framing.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
-     script-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
+/// What the browser may load: this origin only, inline styles, and no script but the copy
+/// button's (allowed by its SHA-256); no framing.
+static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let script = STANDARD.encode(Sha256::digest(super::keys::COPY_SCRIPT.as_bytes()));
+    let policy = format!(
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'sha256-{script}'; \
+         img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+});
 
 const STYLE: &str = r#"
 body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
@@ -94,7 +104,7 @@ fn html_response(status: StatusCode, title: &str, body: Markup) -> HttpResponse 
     };
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")))
-        .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY.clone()))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .body(page.into_string())

@@ -1,13 +1,15 @@
 //! Signing in and out of the portal: the encrypted session cookie (actix-session's cookie
-//! store, private mode) holds the member id, when they signed in and the CSRF token of
-//! their forms. [`SignedIn`] reloads the member on every request, so a removed member,
-//! a suspended tenant or an expired session is signed out at once; a cookie that does
-//! not decrypt (tampered, or made with another key) is no session at all.
+//! store, private mode) holds the member id, their session epoch, when they signed in and
+//! the CSRF token of their forms. [`SignedIn`] reloads the member on every request, so a
+//! removed member, a suspended tenant, an expired session or one ended by signing out
+//! (which raises the epoch) is signed out at once; a cookie that does not decrypt
+//! (tampered, or made with another key) is no session at all.
 
 use super::page::PageError;
 use crate::db::members::{self, MemberRow};
 use crate::db::tenants::{self, Tenant};
 use crate::domain::TenantStatus;
+use crate::error::PortalError;
 use crate::service::members::Role;
 use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::CookieSessionStore;
@@ -23,6 +25,7 @@ use subtle::ConstantTimeEq;
 const MEMBER: &str = "member";
 const CSRF: &str = "csrf";
 const SIGNED_IN_AT: &str = "signed_in_at";
+const EPOCH: &str = "epoch";
 /// The form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
 /// How long a sign-in lasts.
@@ -56,19 +59,32 @@ pub fn middleware(settings: &SessionSettings) -> SessionMiddleware<CookieSession
         .build()
 }
 
-/// Starts a member's session: a fresh cookie (no fixation) with a fresh CSRF token.
-pub fn begin(session: &Session, member: &MemberId) -> Result<(), PageError> {
+/// Starts a member's session: a fresh cookie (no fixation) with a fresh CSRF token and
+/// the member's session epoch.
+pub fn begin(session: &Session, member: &MemberRow) -> Result<(), PageError> {
     session.renew();
     let stored = session
-        .insert(MEMBER, member.as_str())
+        .insert(MEMBER, member.id.as_str())
         .and_then(|()| session.insert(CSRF, fresh_token()))
+        .and_then(|()| session.insert(EPOCH, member.session_epoch))
         .and_then(|()| session.insert(SIGNED_IN_AT, chrono::Utc::now().timestamp()));
     stored.map_err(|_| PageError::SignedOut)
 }
 
-/// Ends the session: the cookie is removed.
+/// Ends this browser's session: the cookie is removed.
 pub fn end(session: &Session) {
     session.purge();
+}
+
+/// Signs the member out everywhere: every session made before now stops working, also a
+/// copy of this cookie.
+pub async fn end_everywhere(signed_in: &SignedIn, database: &Database) -> Result<(), PageError> {
+    let member = signed_in.member.id.clone();
+    database
+        .run(move |connection| members::end_sessions(connection, &member).map_err(PortalError::from))
+        .await?;
+    end(&signed_in.session);
+    Ok(())
 }
 
 /// The CSRF token of a visitor who is not signed in (the sign-in and invitation forms),
@@ -143,6 +159,7 @@ impl FromRequest for SignedIn {
             let member_id = session.get::<String>(MEMBER).ok().flatten();
             let csrf = session.get::<String>(CSRF).ok().flatten();
             let signed_in_at = session.get::<i64>(SIGNED_IN_AT).ok().flatten().unwrap_or_default();
+            let epoch = session.get::<i32>(EPOCH).ok().flatten();
             let fresh = chrono::Utc::now().timestamp() - signed_in_at < SESSION_HOURS * 3600;
             let (Some(member_id), Some(csrf), Some(database), true) = (member_id, csrf, database, fresh)
             else {
@@ -161,7 +178,9 @@ impl FromRequest for SignedIn {
                 })
                 .await?;
             let active = |tenant: &Tenant| tenant.status == TenantStatus::Active.as_str();
-            let Some((member, tenant)) = found.filter(|(_, tenant)| active(tenant)) else {
+            let current = |member: &MemberRow| Some(member.session_epoch) == epoch;
+            let Some((member, tenant)) = found.filter(|(member, tenant)| active(tenant) && current(member))
+            else {
                 end(&session);
                 return Err(PageError::SignedOut);
             };

@@ -3,10 +3,10 @@
 use super::form::FormFields;
 use super::page::{PageError, bare, see_other};
 use super::request_context;
-use super::session::{self, CSRF_FIELD, csrf_field};
+use super::session::{self, CSRF_FIELD, SignedIn, csrf_field};
 use crate::db::members::MemberRow;
 use crate::error::PortalError;
-use crate::service::members::{self, Acceptance, MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS};
+use crate::service::members::{self, Acceptance, LOCKOUT, MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS};
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -27,7 +27,7 @@ pub async fn sign_in(
         sign_in_with(&database, form.text("email").to_owned(), form.text("password").to_owned()).await;
     match signed {
         Ok(member) => {
-            session::begin(&session, &member.id)?;
+            session::begin(&session, &member)?;
             Ok(see_other("/portal"))
         }
         Err(error) => {
@@ -71,7 +71,8 @@ fn sign_in_page(status: StatusCode, csrf: &str, refusal: Option<&str>) -> HttpRe
                 label { "Password " input type="password" name="password" autocomplete="current-password" required; }
                 button type="submit" { "Sign in" }
             }
-            p { "After " (MAX_FAILED_SIGN_INS) " failed attempts in a row the account is locked for a while." }
+            p { "After " (MAX_FAILED_SIGN_INS) " failed attempts in a row, signing in to that address pauses for "
+                (LOCKOUT.num_minutes()) " minutes." }
         },
     )
 }
@@ -80,9 +81,17 @@ fn refusal_notice(refusal: Option<&str>) -> Markup {
     html! { @if let Some(refusal) = refusal { p class="error" role="alert" { (refusal) } } }
 }
 
-pub async fn sign_out(session: Session, form: FormFields) -> Result<HttpResponse, PageError> {
+pub async fn sign_out(
+    signed_in: Option<SignedIn>,
+    session: Session,
+    database: web::Data<Database>,
+    form: FormFields,
+) -> Result<HttpResponse, PageError> {
     session::check_csrf(&session, form.get(CSRF_FIELD))?;
-    session::end(&session);
+    match signed_in {
+        Some(signed_in) => session::end_everywhere(&signed_in, &database).await?,
+        None => session::end(&session),
+    }
     Ok(see_other("/portal/sign-in"))
 }
 
@@ -140,7 +149,7 @@ pub async fn accept_invitation(
         .await;
     match accepted {
         Ok(member) => {
-            session::begin(&session, &member.id)?;
+            session::begin(&session, &member)?;
             Ok(see_other("/portal"))
         }
         Err(error) => {
