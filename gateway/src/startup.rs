@@ -201,8 +201,11 @@ async fn executions(
             "[[executions.workers]] need a shared `executions.token` (CARAVAN_EXECUTIONS__TOKEN)"
         ),
     };
+    // Idle connections are dropped well before a worker's keep-alive closes them (actix
+    // servers: 5 s), so a run or health check never races the worker's close of the
+    // connection it was about to reuse.
     let client = reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(Duration::from_secs(2))
         .connect_timeout(Duration::from_secs(5))
         .build()
         .context("cannot make the HTTP client")?;

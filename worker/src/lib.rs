@@ -64,8 +64,10 @@ impl Worker {
         let containment = Containment::detect(settings.sandbox).map_err(StartError::Sandbox)?;
         let bundles_dir = settings.data_dir.join("bundles");
         let runs_dir = settings.data_dir.join("runs");
+        // Idle connections to the gateway are dropped before its 5 s keep-alive closes them.
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(120))
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .map_err(StartError::Client)?;
         let bundles = bundles::BundleCache::new(bundles_dir.clone(), client, token.clone())?;

@@ -178,23 +178,25 @@ impl WorkerPool {
             .unwrap_or_default()
     }
 
-    /// Asks every backend `GET /healthz` and marks it up or down.
+    /// Asks every backend `GET /healthz` and marks it up or down. A check that fails is
+    /// asked once more on a fresh connection before the backend is marked down, so one
+    /// dropped connection does not take a worker out of the pool.
     pub async fn check_health(&self) {
         let backends: Vec<Arc<Backend>> =
             self.backends.read().map(|backends| backends.clone()).unwrap_or_default();
         for backend in backends {
-            let answer = self
-                .client
-                .get(format!("{}/healthz", backend.url))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            let healthy = answer.is_ok_and(|response| response.status().is_success());
+            let healthy = self.answers_health(&backend).await || self.answers_health(&backend).await;
             let was = backend.healthy.swap(healthy, Ordering::Relaxed);
             if was != healthy {
                 tracing::warn!(worker = %backend.url, healthy, "worker health changed");
             }
         }
+    }
+
+    async fn answers_health(&self, backend: &Backend) -> bool {
+        let answer =
+            self.client.get(format!("{}/healthz", backend.url)).timeout(Duration::from_secs(2)).send().await;
+        answer.is_ok_and(|response| response.status().is_success())
     }
 
     /// Checks health every `interval` until the runtime stops.
