@@ -119,7 +119,7 @@ impl Application {
                 )
                 .service(
                     web::scope("/v1")
-                        .wrap(from_fn(middleware::admission))
+                        .wrap(middleware::Admission::new(app_key_store.clone(), limits.clone()))
                         .configure(caravan_portal_api::configure)
                         .configure(caravan_registry::configure)
                         .configure(caravan_metering::configure),

@@ -7,16 +7,18 @@
 //! at once; changes made by another replica reach this one within `ttl`.
 //! `last_used_at` is written in batches by [`KeyStore::flush_last_used`], not per request.
 
-use crate::db::keys::{self, SecretRecord};
+use crate::db::keys::{self, ApiKey, SecretRecord};
 use crate::domain::{Environment, PresentedKey, SecretHash, TenantKind, TenantStatus};
 use crate::error::PortalError;
+use crate::service::RequestContext;
+use crate::service::keys::{self as key_service, IssuedKey};
 use caravan_core::id::{ApiKeyId, TenantId};
 use caravan_core::random_keys::RandomKeys;
 use caravan_core::{Actor, AuthError, Database, Principal, PrincipalDetails, ScopeSet};
 use chrono::{NaiveDateTime, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Above this many cached secrets, stale entries are dropped before adding another.
@@ -175,10 +177,53 @@ impl KeyStore {
         cache.insert(hash, cached);
     }
 
-    /// Evicts every cached secret of `key`: its next request is checked afresh. Call it
-    /// right after the change commits, in the same blocking task, so a client that
-    /// disconnects cannot leave the change committed and the cache stale.
-    pub fn forget_key(&self, key: &ApiKeyId) {
+    /// Rotates `key` ([`key_service::rotate`]) and evicts its cached secrets.
+    pub async fn rotate(
+        self: Arc<Self>,
+        principal: Principal,
+        key: ApiKeyId,
+        grace_period_s: u32,
+        context: RequestContext,
+    ) -> Result<IssuedKey, PortalError> {
+        self.change_key(key, move |connection, key| {
+            key_service::rotate(connection, &principal, key, grace_period_s, &context)
+        })
+        .await
+    }
+
+    /// Revokes `key` ([`key_service::revoke`]) and evicts its cached secrets: the next
+    /// request with it is refused.
+    pub async fn revoke(
+        self: Arc<Self>,
+        principal: Principal,
+        key: ApiKeyId,
+        context: RequestContext,
+    ) -> Result<(ApiKey, String), PortalError> {
+        self.change_key(key, move |connection, key| {
+            key_service::revoke(connection, &principal, key, &context)
+        })
+        .await
+    }
+
+    /// Commits a change of `key` and evicts its cached secrets in the same blocking task,
+    /// so a client that disconnects cannot leave the change committed and the cache stale.
+    async fn change_key<T, F>(self: Arc<Self>, key: ApiKeyId, change: F) -> Result<T, PortalError>
+    where
+        F: FnOnce(&mut caravan_core::db::DbConnection, &ApiKeyId) -> Result<T, PortalError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let database = self.database.clone();
+        database
+            .run(move |connection| {
+                let changed = change(connection, &key)?;
+                self.forget_key(&key);
+                Ok(changed)
+            })
+            .await
+    }
+
+    /// Evicts every cached secret of `key`: its next request is checked afresh.
+    fn forget_key(&self, key: &ApiKeyId) {
         let mut cache = self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         cache.retain(|_, cached| cached.principal.key_id() != Some(key));

@@ -164,8 +164,16 @@ impl Runner {
         let mut reader = Output::new(stdout, self.limits.output_bytes);
         let mut result_seen = false;
         let mut stop: Option<(RunStatus, String)> = None;
+        // When the entrypoint exits, whatever it left running in its process group (a
+        // background child holding standard output open) is killed, and the output it
+        // wrote is still read to the end.
+        let mut exited: Option<Option<std::process::ExitStatus>> = None;
         loop {
             tokio::select! {
+                status = child.wait(), if exited.is_none() => {
+                    exited = Some(status.ok());
+                    kill();
+                }
                 line = reader.next_event() => match line {
                     Ok(Some(event)) => {
                         result_seen |= matches!(event, RunEvent::Result { .. });
@@ -196,9 +204,12 @@ impl Runner {
             return exit(status, Some(reason), None);
         }
         // Standard output closed: wait for the process, still under the deadline.
-        let waited = tokio::select! {
-            status = child.wait() => status.ok(),
-            () = &mut deadline => None,
+        let waited = match exited {
+            Some(status) => status,
+            None => tokio::select! {
+                status = child.wait() => status.ok(),
+                () = &mut deadline => None,
+            },
         };
         kill();
         let stderr_text = match stderr {

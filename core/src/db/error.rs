@@ -17,6 +17,8 @@ pub enum DbError {
     PendingMigrations(usize),
     #[error("the database task was interrupted")]
     Interrupted,
+    #[error("could not start the group-commit thread")]
+    Thread(#[source] std::io::Error),
 }
 
 impl Problematic for DbError {

@@ -4,6 +4,7 @@
 
 mod connection;
 mod error;
+mod group_commit;
 pub mod locks;
 mod migrations;
 pub mod schema;
@@ -15,6 +16,7 @@ pub use migrations::migration_names;
 pub use transaction::write_transaction;
 
 use connection::ConnectionManager;
+use group_commit::GroupCommitter;
 use std::sync::Arc;
 
 type Pool = r2d2::Pool<ConnectionManager>;
@@ -27,6 +29,8 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 pub struct Database {
     pool: Pool,
     target: Arc<DbTarget>,
+    /// SQLite only; see [`Database::write`].
+    committer: Option<GroupCommitter>,
 }
 
 impl std::fmt::Debug for Database {
@@ -51,7 +55,11 @@ impl Database {
             .build(manager)
             .map_err(DbError::Pool)?;
         drop(pool.get().map_err(DbError::Pool)?);
-        Ok(Self { pool, target: Arc::new(target) })
+        let committer = match target.backend() {
+            Backend::Sqlite => Some(GroupCommitter::start(pool.clone()).map_err(DbError::Thread)?),
+            Backend::Postgres => None,
+        };
+        Ok(Self { pool, target: Arc::new(target), committer })
     }
 
     pub fn backend(&self) -> Backend {
@@ -83,6 +91,23 @@ impl Database {
         })
         .await
         .map_err(|_| E::from(DbError::Interrupted))?
+    }
+
+    /// Runs `work` in a write transaction and answers once it is durable. On SQLite the
+    /// transactions of concurrent callers are grouped into one commit (see
+    /// `group_commit`), each caller's work in a savepoint of its own; on PostgreSQL, whose
+    /// commits group themselves, it is [`write_transaction`] on a pooled connection. For
+    /// short writes on hot paths; `work` must not wait on anything but the database.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        match &self.committer {
+            Some(committer) => committer.run(work).await,
+            None => self.run(|connection| write_transaction(connection, work)).await,
+        }
     }
 
     /// Applies every pending migration and returns the names of those it applied.

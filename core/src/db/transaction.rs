@@ -19,6 +19,10 @@ where
     let Some(sqlite) = as_sqlite(connection) else {
         return connection.transaction(work);
     };
+    // Inside a transaction already (a unit of a group commit): a savepoint of it.
+    if AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth()?.is_some() {
+        return connection.transaction(work);
+    }
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
     let outcome = work(connection);
     // The backend of a connection never changes; the else branch only satisfies the types.

@@ -55,7 +55,7 @@ impl Dispatcher {
             let meters = dispatcher.meters.clone();
             let ended = dispatcher
                 .database
-                .run(move |connection| {
+                .write(move |connection| {
                     record::finish(connection, &meters, &execution, &outcome, caravan_core::db::now())
                 })
                 .await;

@@ -133,7 +133,7 @@ pub async fn start(
     let inserted = row.clone();
     let recorded = dispatcher
         .database
-        .run(move |connection| match record::start(connection, &inserted) {
+        .write(move |connection| match record::start(connection, &inserted) {
             Ok(()) => Ok(None),
             // Another request with the same key got there first: answer with its execution.
             Err(error) => match &inserted.idempotency_key {
@@ -247,7 +247,7 @@ async fn end_lost(
     }
     let ended = dispatcher
         .database
-        .run(move |connection| record::finish(connection, &meters, &execution, &outcome, now()))
+        .write(move |connection| record::finish(connection, &meters, &execution, &outcome, now()))
         .await?;
     if ended.webhook_url.is_some() {
         dispatcher.deliverer.wake();

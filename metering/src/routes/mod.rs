@@ -106,7 +106,13 @@ pub fn configure_public(config: &mut web::ServiceConfig) {
                 .app_data(caravan_core::error::payload_config(1024 * 1024))
                 .route(web::post().to(stripe_webhook::receive_stripe_webhook)),
         )
-        .service(web::resource("/internal/bundles/{digest}").route(web::get().to(workers::worker_bundle)));
+        // In a scope of its own: a scope's static prefix is a string comparison, while a
+        // resource with a `{digest}` segment at the root would run its pattern's regex
+        // against the path of every request that gets this far.
+        .service(
+            web::scope("/internal")
+                .service(web::resource("/bundles/{digest}").route(web::get().to(workers::worker_bundle))),
+        );
 }
 
 /// Whose data a request reads: the caller's own tenant; for the operator's admin, the

@@ -167,7 +167,6 @@ pub async fn rotate_key(
     signed_in: SignedIn,
     path: web::Path<KeyPath>,
     identity: RequestIdentity,
-    database: web::Data<Database>,
     key_store: web::Data<KeyStore>,
     form: FormFields,
 ) -> Result<HttpResponse, PageError> {
@@ -178,15 +177,7 @@ pub async fn rotate_key(
         .parse::<u32>()
         .map_err(|_| PortalError::InvalidKeyRequest("choose a grace period".to_owned()))?;
     let context = request_context(&identity);
-    let principal = signed_in.principal.clone();
-    let store = key_store.into_inner();
-    let issued = database
-        .run(move |connection| {
-            let rotated = keys::rotate(connection, &principal, &id, grace, &context)?;
-            store.forget_key(&id);
-            Ok::<_, PortalError>(rotated)
-        })
-        .await?;
+    let issued = key_store.into_inner().rotate(signed_in.principal.clone(), id, grace, context).await?;
     Ok(secret_page(&signed_in, "Your rotated key", &issued))
 }
 
@@ -194,22 +185,13 @@ pub async fn revoke_key(
     signed_in: SignedIn,
     path: web::Path<KeyPath>,
     identity: RequestIdentity,
-    database: web::Data<Database>,
     key_store: web::Data<KeyStore>,
     form: FormFields,
 ) -> Result<HttpResponse, PageError> {
     signed_in.check_csrf(form.get(CSRF_FIELD))?;
     let id = key_id(&path.key_id)?;
     let context = request_context(&identity);
-    let principal = signed_in.principal.clone();
-    let store = key_store.into_inner();
-    database
-        .run(move |connection| {
-            let revoked = keys::revoke(connection, &principal, &id, &context)?;
-            store.forget_key(&id);
-            Ok::<_, PortalError>(revoked)
-        })
-        .await?;
+    key_store.into_inner().revoke(signed_in.principal.clone(), id, context).await?;
     Ok(see_other("/portal/keys"))
 }
 

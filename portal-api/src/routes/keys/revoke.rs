@@ -2,12 +2,11 @@
 
 use crate::KeyStore;
 use crate::error::PortalError;
-use crate::service::keys;
 use crate::views::KeyView;
 use actix_web::{HttpResponse, web};
 use caravan_core::error::responses::{Forbidden, NotFound, TooManyRequests, Unauthorized};
 use caravan_core::id::ApiKeyId;
-use caravan_core::{ApiError, Database, Principal, RequestIdentity};
+use caravan_core::{ApiError, Principal, RequestIdentity};
 
 /// Revoke an API key
 ///
@@ -27,20 +26,10 @@ pub async fn revoke_key(
     principal: Principal,
     identity: RequestIdentity,
     path: web::Path<String>,
-    database: web::Data<Database>,
     key_store: web::Data<KeyStore>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::super::path_id(&path, ApiKeyId::parse, PortalError::KeyNotFound)?;
     let context = super::super::context(&identity);
-    // Evict in the same blocking task as the commit: a client that disconnects cannot
-    // leave the revocation committed and the cache stale.
-    let store = key_store.into_inner();
-    let (key, prefix) = database
-        .run(move |connection| {
-            let revoked = keys::revoke(connection, &principal, &id, &context)?;
-            store.forget_key(&id);
-            Ok::<_, PortalError>(revoked)
-        })
-        .await?;
+    let (key, prefix) = key_store.into_inner().revoke(principal, id, context).await?;
     Ok(HttpResponse::Ok().json(KeyView::new(key, prefix)))
 }

@@ -2,14 +2,13 @@
 
 use crate::KeyStore;
 use crate::error::PortalError;
-use crate::service::keys;
 use crate::views::{CreatedKey, KeyView};
 use actix_web::{HttpResponse, web};
 use caravan_core::error::responses::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable,
 };
 use caravan_core::id::ApiKeyId;
-use caravan_core::{ApiError, Database, JsonObject, Principal, RequestIdentity};
+use caravan_core::{ApiError, JsonObject, Principal, RequestIdentity};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -42,21 +41,12 @@ pub async fn rotate_key(
     principal: Principal,
     identity: RequestIdentity,
     path: web::Path<String>,
-    database: web::Data<Database>,
     key_store: web::Data<KeyStore>,
     body: JsonObject<RotateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::super::path_id(&path, ApiKeyId::parse, PortalError::KeyNotFound)?;
     let context = super::super::context(&identity);
-    let grace = body.grace_period_s;
-    let store = key_store.into_inner();
-    let issued = database
-        .run(move |connection| {
-            let issued = keys::rotate(connection, &principal, &id, grace, &context)?;
-            store.forget_key(&id);
-            Ok::<_, PortalError>(issued)
-        })
-        .await?;
+    let issued = key_store.into_inner().rotate(principal, id, body.grace_period_s, context).await?;
     let secret = issued.secret.reveal().to_owned();
     Ok(HttpResponse::Ok().json(CreatedKey { key: KeyView::new(issued.key, issued.prefix), secret }))
 }
