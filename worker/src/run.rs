@@ -167,11 +167,11 @@ impl Runner {
         // When the entrypoint exits, whatever it left running in its process group (a
         // background child holding standard output open) is killed, and the output it
         // wrote is still read to the end.
-        let mut exited: Option<Option<std::process::ExitStatus>> = None;
+        let mut exited = false;
         loop {
             tokio::select! {
-                status = child.wait(), if exited.is_none() => {
-                    exited = Some(status.ok());
+                _ = child.wait(), if !exited => {
+                    exited = true;
                     kill();
                 }
                 line = reader.next_event() => match line {
@@ -203,13 +203,11 @@ impl Runner {
             let _ = child.wait().await;
             return exit(status, Some(reason), None);
         }
-        // Standard output closed: wait for the process, still under the deadline.
-        let waited = match exited {
-            Some(status) => status,
-            None => tokio::select! {
-                status = child.wait() => status.ok(),
-                () = &mut deadline => None,
-            },
+        // Standard output closed: wait for the process, still under the deadline (a process
+        // that exited already answers at once with its status).
+        let waited = tokio::select! {
+            status = child.wait() => status.ok(),
+            () = &mut deadline => None,
         };
         kill();
         let stderr_text = match stderr {

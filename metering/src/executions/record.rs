@@ -50,7 +50,8 @@ impl Outcome {
 }
 
 /// Records the end of a running execution; returns the row as it now stands (unchanged
-/// when it had ended already).
+/// when it had ended already). Call it inside a write transaction (`Database::write`),
+/// which makes the record, its usage and its webhook one change.
 pub fn finish(
     connection: &mut DbConnection,
     meters: &MeterCatalog,
@@ -70,18 +71,16 @@ pub fn finish(
         finished_at: Some(now),
         duration_ms: Some((now - execution.created_at).num_milliseconds().max(0)),
     };
-    write_transaction(connection, |connection| {
-        if executions::finish(connection, &execution.id, &finish)? {
-            record_usage(connection, meters, execution, outcome, now)?;
-            if let Some(url) = &execution.webhook_url {
-                let ended = executions::find(connection, &execution.id)?
-                    .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))?;
-                enqueue_webhook(connection, &ended, url, now)?;
-            }
+    if executions::finish(connection, &execution.id, &finish)? {
+        record_usage(connection, meters, execution, outcome, now)?;
+        if let Some(url) = &execution.webhook_url {
+            let ended = executions::find(connection, &execution.id)?
+                .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))?;
+            enqueue_webhook(connection, &ended, url, now)?;
         }
-        executions::find(connection, &execution.id)?
-            .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))
-    })
+    }
+    executions::find(connection, &execution.id)?
+        .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))
 }
 
 fn record_usage(
@@ -183,7 +182,9 @@ fn ensure_secret(
     Ok(())
 }
 
-/// Inserts the `running` row before dispatch.
+/// Inserts the `running` row before dispatch, in a savepoint of its own: when the insert
+/// loses an Idempotency-Key race, the caller's transaction stays usable (on PostgreSQL a
+/// failed statement would abort it) to look up the execution that won.
 pub fn start(connection: &mut DbConnection, row: &ExecutionRow) -> Result<(), MeteringError> {
     write_transaction(connection, |connection| {
         executions::insert(connection, row).map_err(MeteringError::from)
