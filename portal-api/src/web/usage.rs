@@ -74,6 +74,8 @@ pub async fn show_usage(
                     description: meter.description.clone(),
                     points,
                 });
+                // A second query rather than sums of a by-window-and-capsule one: `max` and
+                // `unique_count` meters do not add up across groups.
                 let by_capsule =
                     usage::query(connection, &metering.meters, &query(None, vec!["capsule".to_owned()]))?;
                 for row in by_capsule.data {

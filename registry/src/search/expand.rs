@@ -8,7 +8,7 @@
 //! first letter, and fixing it confines the walk to one branch of the dictionary.
 
 use std::collections::HashMap;
-use tantivy::query::FuzzyTermQuery;
+use tantivy::query::{DfaWrapper, FuzzyTermQuery};
 use tantivy::schema::Field;
 use tantivy::{Searcher, Term};
 
@@ -19,66 +19,97 @@ const PREFIX_EXPANSIONS: usize = 16;
 /// Words a prefix's walk looks at before it picks (in dictionary order).
 const PREFIX_SCAN: usize = 512;
 
-/// The words of `field` within `distance` edits of `word` (a transposition is one edit),
-/// other than `word` itself: the closest first, then the most frequent.
-pub fn typos(searcher: &Searcher, field: Field, word: &str, distance: u8) -> Vec<String> {
-    let Some(first) = word.chars().next() else { return Vec::new() };
-    let low = first.to_string();
-    let high = successor(low.as_bytes());
-    let Ok(automaton) = FuzzyTermQuery::new(Term::from_field_text(field, word), distance, true).automaton()
-    else {
-        return Vec::new();
-    };
-    let mut found: HashMap<String, u64> = HashMap::new();
-    for segment in searcher.segment_readers() {
-        let Ok(inverted) = segment.inverted_index(field) else { continue };
-        let mut builder = inverted.terms().search(&automaton).ge(low.as_bytes());
-        if let Some(high) = &high {
-            builder = builder.lt(high);
-        }
-        let Ok(mut stream) = builder.into_stream() else { continue };
-        while stream.advance() {
-            if let Ok(term) = std::str::from_utf8(stream.key())
-                && term != word
-            {
-                *found.entry(term.to_owned()).or_default() += u64::from(stream.value().doc_freq);
-            }
-        }
-    }
-    let mut ranked: Vec<(usize, u64, String)> = found
-        .into_iter()
-        .map(|(term, frequency)| (strsim::osa_distance(word, &term), frequency, term))
-        .collect();
-    ranked.sort_unstable_by(|left, right| {
-        left.0.cmp(&right.0).then(right.1.cmp(&left.1)).then(left.2.cmp(&right.2))
-    });
-    ranked.into_iter().take(TYPO_EXPANSIONS).map(|(_, _, term)| term).collect()
+/// The expansions of one query's words: keeps the typo automata it builds, since a query
+/// looks for the same word's typos in several fields.
+pub struct Expander<'s> {
+    searcher: &'s Searcher,
+    automata: HashMap<(String, u8), Option<DfaWrapper>>,
 }
 
-/// The words of `field` that start with `prefix` (and are longer): the most frequent
-/// first, among the first `PREFIX_SCAN` in dictionary order.
-pub fn completions(searcher: &Searcher, field: Field, prefix: &str) -> Vec<String> {
-    let high = successor(prefix.as_bytes());
-    let mut found: HashMap<String, u64> = HashMap::new();
-    for segment in searcher.segment_readers() {
-        let Ok(inverted) = segment.inverted_index(field) else { continue };
-        let mut builder = inverted.terms().range().gt(prefix.as_bytes());
-        if let Some(high) = &high {
-            builder = builder.lt(high);
-        }
-        let Ok(mut stream) = builder.into_stream() else { continue };
-        let mut scanned = 0;
-        while scanned < PREFIX_SCAN && stream.advance() {
-            scanned += 1;
-            if let Ok(term) = std::str::from_utf8(stream.key()) {
-                *found.entry(term.to_owned()).or_default() += u64::from(stream.value().doc_freq);
+impl<'s> Expander<'s> {
+    pub fn new(searcher: &'s Searcher) -> Self {
+        Self { searcher, automata: HashMap::new() }
+    }
+
+    /// The words of `field` within `distance` edits of `word` (a transposition is one
+    /// edit), other than `word` itself: the closest first, then the most frequent.
+    ///
+    /// Edits are tried one at a time: two edits only when no word is one edit away. A word
+    /// with a neighbour one edit away is most likely that neighbour, or spelled right; and
+    /// the walk for two edits visits far more of the dictionary than the walk for one.
+    pub fn typos(&mut self, field: Field, word: &str, distance: u8) -> Vec<String> {
+        let mut found = HashMap::new();
+        for edits in 1..=distance {
+            found = self.within(field, word, edits);
+            if !found.is_empty() {
+                break;
             }
         }
+        let mut ranked: Vec<(usize, u64, String)> = found
+            .into_iter()
+            .map(|(term, frequency)| (strsim::osa_distance(word, &term), frequency, term))
+            .collect();
+        ranked.sort_unstable_by(|left, right| {
+            left.0.cmp(&right.0).then(right.1.cmp(&left.1)).then(left.2.cmp(&right.2))
+        });
+        ranked.into_iter().take(TYPO_EXPANSIONS).map(|(_, _, term)| term).collect()
     }
-    let mut ranked: Vec<(u64, String)> =
-        found.into_iter().map(|(term, frequency)| (frequency, term)).collect();
-    ranked.sort_unstable_by(|left, right| right.0.cmp(&left.0).then(left.1.cmp(&right.1)));
-    ranked.into_iter().take(PREFIX_EXPANSIONS).map(|(_, term)| term).collect()
+
+    /// The words of `field` within `edits` of `word`, other than `word`, with their
+    /// document frequencies. A typo is looked for only among words that start with the
+    /// same letter.
+    fn within(&mut self, field: Field, word: &str, edits: u8) -> HashMap<String, u64> {
+        let mut found = HashMap::new();
+        let Some(first) = word.chars().next() else { return found };
+        let low = first.to_string();
+        let high = successor(low.as_bytes());
+        let automaton = self.automata.entry((word.to_owned(), edits)).or_insert_with(|| {
+            FuzzyTermQuery::new(Term::from_field_text(field, word), edits, true).automaton().ok()
+        });
+        let Some(automaton) = automaton else { return found };
+        for segment in self.searcher.segment_readers() {
+            let Ok(inverted) = segment.inverted_index(field) else { continue };
+            let mut builder = inverted.terms().search(&*automaton).ge(low.as_bytes());
+            if let Some(high) = &high {
+                builder = builder.lt(high);
+            }
+            let Ok(mut stream) = builder.into_stream() else { continue };
+            while stream.advance() {
+                if let Ok(term) = std::str::from_utf8(stream.key())
+                    && term != word
+                {
+                    *found.entry(term.to_owned()).or_default() += u64::from(stream.value().doc_freq);
+                }
+            }
+        }
+        found
+    }
+
+    /// The words of `field` that start with `prefix` (and are longer): the most frequent
+    /// first, among the first `PREFIX_SCAN` in dictionary order.
+    pub fn completions(&self, field: Field, prefix: &str) -> Vec<String> {
+        let high = successor(prefix.as_bytes());
+        let mut found: HashMap<String, u64> = HashMap::new();
+        for segment in self.searcher.segment_readers() {
+            let Ok(inverted) = segment.inverted_index(field) else { continue };
+            let mut builder = inverted.terms().range().gt(prefix.as_bytes());
+            if let Some(high) = &high {
+                builder = builder.lt(high);
+            }
+            let Ok(mut stream) = builder.into_stream() else { continue };
+            let mut scanned = 0;
+            while scanned < PREFIX_SCAN && stream.advance() {
+                scanned += 1;
+                if let Ok(term) = std::str::from_utf8(stream.key()) {
+                    *found.entry(term.to_owned()).or_default() += u64::from(stream.value().doc_freq);
+                }
+            }
+        }
+        let mut ranked: Vec<(u64, String)> =
+            found.into_iter().map(|(term, frequency)| (frequency, term)).collect();
+        ranked.sort_unstable_by(|left, right| right.0.cmp(&left.0).then(left.1.cmp(&right.1)));
+        ranked.into_iter().take(PREFIX_EXPANSIONS).map(|(_, term)| term).collect()
+    }
 }
 
 /// The smallest byte string greater than every string starting with `prefix`, if any.

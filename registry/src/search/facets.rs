@@ -1,16 +1,16 @@
 //! Facet counts: how many of the matching capsules have each category, license, publisher
-//! and tier. Counted on the fields' fast columns by term ordinal (an array increment per
-//! matching document), and only the most frequent values of each segment are turned back
-//! into text — a common query matches most of the catalog, and its tens of thousands of
-//! publishers must not each cost a dictionary lookup.
+//! and tier. Counted by term ordinal from the segment's in-memory values (`warm`), an
+//! array increment per matching document; only the most frequent values of each segment
+//! are reported.
 //!
 //! Across segments, each segment offers its top `offered(limit)` values and the offers are
 //! summed, the way search engines count terms across shards: exact for every value that
 //! is among the top of each segment, which covers the values shown in practice.
 
+use super::warm::{SegmentValues, WarmValues};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::StrColumn;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 /// One faceted field, by its name in the schema, and how many values to report.
@@ -20,43 +20,41 @@ pub struct FacetField {
     pub limit: usize,
 }
 
+/// The faceted fields, in the order of [`Facets`](super::query::Facets).
+pub const FACETS: [FacetField; 4] = [
+    FacetField { field: "category", limit: 50 },
+    FacetField { field: "license", limit: 20 },
+    FacetField { field: "publisher", limit: 20 },
+    FacetField { field: "tier", limit: 3 },
+];
+
 /// Values a segment offers for a field showing `limit`.
 fn offered(limit: usize) -> usize {
     limit * 3 / 2 + 10
 }
 
-/// Counts the values of `fields` over the matching documents; the fruit holds, per field
+/// Counts the values of [`FACETS`] over the matching documents; the fruit holds, per field
 /// in the same order, the values most frequent first.
 #[derive(Debug)]
-pub struct FacetCounter {
-    pub fields: Vec<FacetField>,
+pub struct FacetCounter<'a> {
+    pub values: &'a WarmValues,
 }
 
+#[derive(Debug)]
 pub struct SegmentFacetCounter {
-    /// Per field: its column, the count of each term ordinal, and how many values to offer.
-    columns: Vec<Option<(StrColumn, Vec<u32>, usize)>>,
+    values: Arc<SegmentValues>,
+    /// Per field: the count of each term ordinal, and the ordinals counted at least once.
+    counts: Vec<(Vec<u32>, Vec<u32>)>,
 }
 
-impl std::fmt::Debug for SegmentFacetCounter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SegmentFacetCounter").finish_non_exhaustive()
-    }
-}
-
-impl Collector for FacetCounter {
+impl Collector for FacetCounter<'_> {
     type Fruit = Vec<Vec<(String, u64)>>;
     type Child = SegmentFacetCounter;
 
     fn for_segment(&self, _: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<Self::Child> {
-        let mut columns = Vec::with_capacity(self.fields.len());
-        for facet in &self.fields {
-            let column = segment.fast_fields().str(facet.field)?;
-            columns.push(column.map(|column| {
-                let counts = vec![0; column.num_terms()];
-                (column, counts, offered(facet.limit))
-            }));
-        }
-        Ok(SegmentFacetCounter { columns })
+        let values = self.values.of(segment)?;
+        let counts = values.facets.iter().map(|facet| (vec![0; facet.term_count()], Vec::new())).collect();
+        Ok(SegmentFacetCounter { values, counts })
     }
 
     fn requires_scoring(&self) -> bool {
@@ -64,8 +62,8 @@ impl Collector for FacetCounter {
     }
 
     fn merge_fruits(&self, segments: Vec<Vec<Vec<(String, u64)>>>) -> tantivy::Result<Self::Fruit> {
-        let mut merged = Vec::with_capacity(self.fields.len());
-        for (position, facet) in self.fields.iter().enumerate() {
+        let mut merged = Vec::with_capacity(FACETS.len());
+        for (position, facet) in FACETS.iter().enumerate() {
             let mut totals: HashMap<String, u64> = HashMap::new();
             for segment in &segments {
                 for (value, count) in segment.get(position).into_iter().flatten() {
@@ -85,9 +83,12 @@ impl SegmentCollector for SegmentFacetCounter {
     type Fruit = Vec<Vec<(String, u64)>>;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        for (column, counts, _) in self.columns.iter_mut().flatten() {
-            for ord in column.term_ords(doc) {
+        for (facet, (counts, counted)) in self.values.facets.iter().zip(&mut self.counts) {
+            for &ord in facet.ords(doc) {
                 if let Some(count) = counts.get_mut(ord as usize) {
+                    if *count == 0 {
+                        counted.push(ord);
+                    }
                     *count += 1;
                 }
             }
@@ -95,28 +96,28 @@ impl SegmentCollector for SegmentFacetCounter {
     }
 
     fn harvest(self) -> Self::Fruit {
-        self.columns
-            .into_iter()
-            .map(|column| {
-                let Some((column, counts, offered)) = column else { return Vec::new() };
-                let mut present: Vec<(u64, u32)> = counts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, count)| **count > 0)
-                    .map(|(ord, count)| (ord as u64, *count))
+        let values = &self.values;
+        values
+            .facets
+            .iter()
+            .zip(self.counts)
+            .zip(FACETS)
+            .map(|((facet, (counts, counted)), field)| {
+                let mut present: Vec<(u32, u32)> = counted
+                    .into_iter()
+                    .map(|ord| (ord, counts.get(ord as usize).copied().unwrap_or(0)))
                     .collect();
+                let offered = offered(field.limit);
                 if present.len() > offered {
                     present.select_nth_unstable_by(offered, |left, right| right.1.cmp(&left.1));
                     present.truncate(offered);
                 }
-                let mut values = Vec::with_capacity(present.len());
-                for (ord, count) in present {
-                    let mut value = String::new();
-                    if column.ord_to_str(ord, &mut value).unwrap_or(false) {
-                        values.push((value, u64::from(count)));
-                    }
-                }
-                values
+                present
+                    .into_iter()
+                    .filter_map(|(ord, count)| {
+                        facet.text(ord).map(|text| (text.to_owned(), u64::from(count)))
+                    })
+                    .collect()
             })
             .collect()
     }

@@ -16,6 +16,7 @@ pub mod index;
 pub mod query;
 pub mod ranking;
 pub mod schema;
+mod warm;
 
 use caravan_core::Database;
 use caravan_core::db::{DbConnection, DbError};

@@ -2,15 +2,16 @@
 //! snippets, sort orders and the score formula (`ranking`).
 //!
 //! Each word matches exactly in the name, keywords, description (stemmed) and README,
-//! and — when it has 4 letters or more — with typos (1 edit up to 7 letters, 2 beyond) in
+//! and — when it has 4 letters or more — with typos (1 edit up to 7 letters; beyond, 2
+//! when no word is 1 edit away) in
 //! the name and description; the last word also matches as a prefix. Any word may match
 //! (OR), but a result matching more of them ranks higher (see `text_query`); a capsule
 //! whose name equals the query ranks first. Common English words (`for`, `and`, `to`…)
 //! are left out unless they are the last word or all there is. No query syntax is
 //! interpreted: quotes, parentheses, `AND` and `*` are just characters.
 
-use super::expand;
-use super::facets::{FacetCounter, FacetField};
+use super::expand::Expander;
+use super::facets::FacetCounter;
 use super::index::SearchIndex;
 use super::ranking::CapsuleStats;
 use super::schema::{TEXT, WORDS, tokens};
@@ -134,26 +135,19 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
     let text = text_query(index, &searcher, &request.q, &words);
     let query = with_filters(index, text, request);
 
-    let facet_counter = FacetCounter {
-        fields: vec![
-            FacetField { field: "category", limit: 50 },
-            FacetField { field: "license", limit: 20 },
-            FacetField { field: "publisher", limit: 20 },
-            FacetField { field: "tier", limit: 3 },
-        ],
-    };
+    let facet_counter = FacetCounter { values: &index.values };
     let sort = request.sort;
+    let values = std::sync::Arc::clone(&index.values);
     let top = TopDocs::with_limit(request.limit.max(1))
         .and_offset(request.offset.min(MAX_OFFSET))
         .tweak_score(move |segment: &SegmentReader| {
+            let values = values.of(segment).ok();
             let fast = segment.fast_fields();
-            let quality = fast.f64("quality").ok();
-            let popularity = fast.f64("popularity").ok();
             let executions = fast.u64("executions").ok();
             let published = fast.i64("published_at").ok();
             move |doc: DocId, score: Score| {
-                let quality = quality.as_ref().and_then(|column| column.first(doc)).unwrap_or(0.0);
-                let popularity = popularity.as_ref().and_then(|column| column.first(doc)).unwrap_or(0.0);
+                let quality = values.as_ref().map_or(0.0, |values| values.quality(doc));
+                let popularity = values.as_ref().map_or(0.0, |values| values.popularity(doc));
                 match sort {
                     Sort::Relevance => f64::from(score).powi(3) * (1.0 + 0.5 * quality) * (1.0 + popularity),
                     Sort::Rank => quality + popularity / 1000.0,
@@ -230,6 +224,7 @@ fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[Stri
     if words.is_empty() {
         return Box::new(AllQuery);
     }
+    let mut expander = Expander::new(searcher);
     let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let counted = significant(&words[..words.len().min(MAX_WORDS)]);
     for (position, word) in counted.iter().copied().enumerate() {
@@ -241,19 +236,16 @@ fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[Stri
             scored(any_of(fields.readme, [stem.clone()]), 1.1),
         ];
         if position + 1 == counted.len() && word.chars().count() >= 2 {
-            ways.push(scored(
-                any_of(fields.name_words, expand::completions(searcher, fields.name_words, word)),
-                1.2,
-            ));
+            ways.push(scored(any_of(fields.name_words, expander.completions(fields.name_words, word)), 1.2));
         }
         let distance = typo_distance(word);
         if distance > 0 {
             ways.push(scored(
-                any_of(fields.name_words, expand::typos(searcher, fields.name_words, word, distance)),
+                any_of(fields.name_words, expander.typos(fields.name_words, word, distance)),
                 1.0,
             ));
             ways.push(scored(
-                any_of(fields.description, expand::typos(searcher, fields.description, &stem, distance)),
+                any_of(fields.description, expander.typos(fields.description, &stem, distance)),
                 1.0,
             ));
         }
@@ -270,7 +262,7 @@ fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[Stri
     let distance = typo_distance(&joined);
     if distance > 0 {
         named.push(scored(
-            any_of(fields.short_name, expand::typos(searcher, fields.short_name, &joined, distance)),
+            any_of(fields.short_name, expander.typos(fields.short_name, &joined, distance)),
             1.5,
         ));
     }
@@ -383,12 +375,11 @@ pub fn suggest(index: &SearchIndex, prefix: &str, limit: usize) -> tantivy::Resu
     ));
     let query = with_filters(index, Box::new(BooleanQuery::new(clauses)), &SearchRequest::default());
     let searcher = index.searcher();
-    let top = TopDocs::with_limit(limit.max(1)).tweak_score(|segment: &SegmentReader| {
-        let popularity = segment.fast_fields().f64("popularity").ok();
-        let quality = segment.fast_fields().f64("quality").ok();
+    let values = std::sync::Arc::clone(&index.values);
+    let top = TopDocs::with_limit(limit.max(1)).tweak_score(move |segment: &SegmentReader| {
+        let values = values.of(segment).ok();
         move |doc: DocId, _score: Score| {
-            popularity.as_ref().and_then(|column| column.first(doc)).unwrap_or(0.0)
-                + quality.as_ref().and_then(|column| column.first(doc)).unwrap_or(0.0) / 10.0
+            values.as_ref().map_or(0.0, |values| values.popularity(doc) + values.quality(doc) / 10.0)
         }
     });
     let found = searcher.search(&query, &top)?;
