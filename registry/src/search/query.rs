@@ -2,13 +2,13 @@
 //! snippets, sort orders and the score formula (`ranking`).
 //!
 //! Each word matches exactly in the name, keywords, description (stemmed) and README,
-//! and — when it has 4 letters or more — with typos (1 edit up to 7 letters; beyond, 2
-//! when no word is 1 edit away) in
-//! the name and description; the last word also matches as a prefix. Any word may match
-//! (OR), but a result matching more of them ranks higher (see `text_query`); a capsule
-//! whose name equals the query ranks first. Common English words (`for`, `and`, `to`…)
-//! are left out unless they are the last word or all there is. No query syntax is
-//! interpreted: quotes, parentheses, `AND` and `*` are just characters.
+//! and — when it has 4 letters or more — with typos in the name and description (1 edit
+//! up to 7 letters; beyond, 2 when no word is 1 edit away); the last word also matches as
+//! a prefix. Any word may match (OR), but a result matching more of them ranks higher
+//! (see `text_query`); a capsule whose name equals the query ranks first. Common English
+//! words (`for`, `and`, `to`…) are left out unless they are the last word or all there
+//! is. No query syntax is interpreted: quotes, parentheses, `AND` and `*` are just
+//! characters.
 
 use super::expand::Expander;
 use super::facets::FacetCounter;
