@@ -32,7 +32,7 @@ impl<'s> Expander<'s> {
     }
 
     /// The words of `field` within `distance` edits of `word` (a transposition is one
-    /// edit), other than `word` itself: the closest first, then the most frequent.
+    /// edit), other than `word` itself: the most frequent first.
     ///
     /// Edits are tried one at a time: two edits only when no word is one edit away. A word
     /// with a neighbour one edit away is most likely that neighbour, or spelled right; and
@@ -45,14 +45,7 @@ impl<'s> Expander<'s> {
                 break;
             }
         }
-        let mut ranked: Vec<(usize, u64, String)> = found
-            .into_iter()
-            .map(|(term, frequency)| (strsim::osa_distance(word, &term), frequency, term))
-            .collect();
-        ranked.sort_unstable_by(|left, right| {
-            left.0.cmp(&right.0).then(right.1.cmp(&left.1)).then(left.2.cmp(&right.2))
-        });
-        ranked.into_iter().take(TYPO_EXPANSIONS).map(|(_, _, term)| term).collect()
+        most_frequent(found, TYPO_EXPANSIONS)
     }
 
     /// The words of `field` within `edits` of `word`, other than `word`, with their
@@ -105,11 +98,16 @@ impl<'s> Expander<'s> {
                 }
             }
         }
-        let mut ranked: Vec<(u64, String)> =
-            found.into_iter().map(|(term, frequency)| (frequency, term)).collect();
-        ranked.sort_unstable_by(|left, right| right.0.cmp(&left.0).then(left.1.cmp(&right.1)));
-        ranked.into_iter().take(PREFIX_EXPANSIONS).map(|(_, term)| term).collect()
+        most_frequent(found, PREFIX_EXPANSIONS)
     }
+}
+
+/// The `keep` words with the highest document frequency, ties in dictionary order.
+fn most_frequent(found: HashMap<String, u64>, keep: usize) -> Vec<String> {
+    let mut ranked: Vec<(u64, String)> =
+        found.into_iter().map(|(term, frequency)| (frequency, term)).collect();
+    ranked.sort_unstable_by(|left, right| right.0.cmp(&left.0).then(left.1.cmp(&right.1)));
+    ranked.into_iter().take(keep).map(|(_, term)| term).collect()
 }
 
 /// The smallest byte string greater than every string starting with `prefix`, if any.

@@ -10,7 +10,7 @@
 
 use super::facets::FACETS;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use tantivy::index::SegmentId;
 use tantivy::{DocId, Searcher, SearcherGeneration, SegmentReader, Warmer};
 
@@ -113,13 +113,14 @@ impl WarmValues {
     /// The values of `segment`; read now if the warmer has not yet.
     pub fn of(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentValues>> {
         let id = segment.segment_id();
-        if let Some(values) = self.segments.read().ok().and_then(|segments| segments.get(&id).cloned()) {
+        // Inserts and retains leave the map whole even if they panic: a poisoned lock is
+        // used as it is.
+        let cached = self.segments.read().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
+        if let Some(values) = cached {
             return Ok(values);
         }
         let values = Arc::new(SegmentValues::read(segment)?);
-        if let Ok(mut segments) = self.segments.write() {
-            segments.insert(id, Arc::clone(&values));
-        }
+        self.segments.write().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::clone(&values));
         Ok(values)
     }
 }
@@ -133,8 +134,9 @@ impl Warmer for WarmValues {
     }
 
     fn garbage_collect(&self, live: &[&SearcherGeneration]) {
-        if let Ok(mut segments) = self.segments.write() {
-            segments.retain(|id, _| live.iter().any(|generation| generation.segments().contains_key(id)));
-        }
+        self.segments
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|id, _| live.iter().any(|generation| generation.segments().contains_key(id)));
     }
 }
