@@ -13,6 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,8 +59,8 @@ pub struct Settings {
     pub portal: PortalSettings,
 }
 
-/// The web portal's session cookie.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The web portal's session cookie, links and sign-in limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PortalSettings {
     /// Encrypts the session cookie: at least 64 bytes as 128 hex digits. Replicas share
@@ -68,6 +69,22 @@ pub struct PortalSettings {
     pub session_key: Option<SecretString>,
     /// Send the session cookie over HTTPS only; turn on when the portal is served over TLS.
     pub secure_cookies: bool,
+    /// The address users reach Caravan at (`https://caravan.example.com`), for links the
+    /// portal hands out such as invitations. Unset: the scheme and host of the request.
+    pub public_url: Option<String>,
+    /// Sign-in attempts one client address may make per minute (all at once if it likes).
+    pub sign_in_attempts_per_minute: NonZeroU32,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            session_key: None,
+            secure_cookies: false,
+            public_url: None,
+            sign_in_attempts_per_minute: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

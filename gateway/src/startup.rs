@@ -20,6 +20,7 @@ use caravan_metering::executions::webhooks::Deliverer;
 use caravan_metering::stripe::StripeSync;
 use caravan_portal_api::KeyStore;
 use caravan_portal_api::bootstrap::Bootstrapped;
+use caravan_portal_api::web::SignInThrottle;
 use caravan_registry::Registry;
 use caravan_registry::blobs::BlobStore;
 use caravan_registry::search::index::SearchIndex;
@@ -54,9 +55,12 @@ impl Application {
         let key_store =
             web::Data::new(KeyStore::new(database.clone(), Duration::from_secs(settings.auth_cache_ttl_s)));
         let limits = web::Data::new(RateLimits::new(&plans));
+        let sign_in_throttle =
+            web::Data::new(SignInThrottle::per_minute(settings.portal.sign_in_attempts_per_minute));
         spawn_maintenance(
             &key_store,
             &limits,
+            &sign_in_throttle,
             Duration::from_secs(settings.rate_limit_purge_interval_s.max(1)),
         );
         let listener = TcpListener::bind(&settings.listen)
@@ -90,6 +94,9 @@ impl Application {
             key: actix_web::cookie::Key::from(&settings.portal_session_key()?),
             secure: settings.portal.secure_cookies,
         };
+        let public_url = caravan_portal_api::web::PublicUrl::parse(settings.portal.public_url.as_deref())
+            .map_err(|error| anyhow::anyhow!("invalid [portal] public_url: {error}"))?;
+        let public_url = web::Data::new(public_url);
         let app_database = web::Data::new(database.clone());
         let app_key_store = key_store.clone();
 
@@ -105,6 +112,8 @@ impl Application {
                 .app_data(metering.clone())
                 .app_data(metrics.clone())
                 .app_data(allowed_methods.clone())
+                .app_data(public_url.clone())
+                .app_data(sign_in_throttle.clone())
                 .app_data(error::json_config(body_limit))
                 .app_data(error::payload_config(body_limit))
                 .app_data(error::form_config(body_limit))
@@ -320,10 +329,12 @@ async fn bootstrap(
 }
 
 /// Background upkeep: writes keys' last use every few seconds and purges idle limiter
-/// state on `purge_interval`. Both stop with the server's runtime.
+/// state (API rate limits, portal sign-ins) on `purge_interval`. Both stop with the
+/// server's runtime.
 fn spawn_maintenance(
     key_store: &web::Data<KeyStore>,
     limits: &web::Data<RateLimits>,
+    sign_in_throttle: &web::Data<SignInThrottle>,
     purge_interval: Duration,
 ) {
     let key_store = key_store.clone();
@@ -336,13 +347,17 @@ fn spawn_maintenance(
             }
         }
     });
-    let limits = limits.clone();
+    let (limits, sign_in_throttle) = (limits.clone(), sign_in_throttle.clone());
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(purge_interval);
         loop {
             ticks.tick().await;
-            let limits = limits.clone();
-            if let Ok(remaining) = web::block(move || limits.purge()).await {
+            let (limits, sign_in_throttle) = (limits.clone(), sign_in_throttle.clone());
+            let purged = web::block(move || {
+                sign_in_throttle.purge();
+                limits.purge()
+            });
+            if let Ok(remaining) = purged.await {
                 tracing::debug!(remaining, "purged idle rate-limit state");
             }
         }

@@ -24,6 +24,7 @@ use caravan_registry::search::catalog::{self, CatalogEntry};
 use caravan_registry::search::documents;
 use caravan_registry::search::index::SearchIndex;
 use caravan_registry::search::query::{self, SearchRequest};
+use caravan_registry::search::relevance::{self, Scores};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use std::time::Instant;
 
@@ -103,7 +104,7 @@ fn main() -> anyhow::Result<()> {
 
     let relevance_set =
         queries(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/search/relevance.tsv"), |_| true)?;
-    let (recall, mrr) = relevance(&relevance_set, |q| search(q))?;
+    let (recall, mrr) = relevance_scores(&relevance_set, |q| search(q))?;
     println!("  relevance set ({} queries): recall@10 {recall:.3}, MRR {mrr:.3}", relevance_set.len());
 
     if in_process_only {
@@ -155,15 +156,10 @@ fn main() -> anyhow::Result<()> {
 type Labeled = Vec<(String, Vec<String>)>;
 
 fn queries(path: &str, keep: impl Fn(&str) -> bool) -> anyhow::Result<Labeled> {
-    Ok(std::fs::read_to_string(path)?
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.starts_with("query\t"))
-        .filter_map(|line| {
-            let mut columns = line.split('\t');
-            let (query, kind, expected) = (columns.next()?, columns.next()?, columns.next()?);
-            keep(kind)
-                .then(|| (query.to_owned(), expected.split(',').map(|name| name.trim().to_owned()).collect()))
-        })
+    Ok(relevance::parse(&std::fs::read_to_string(path)?)
+        .into_iter()
+        .filter(|labeled| keep(&labeled.kind))
+        .map(|labeled| (labeled.query, labeled.expected))
         .collect())
 }
 
@@ -173,35 +169,30 @@ fn timed(
     mut run: impl FnMut(&str) -> anyhow::Result<Vec<String>>,
 ) -> anyhow::Result<(Vec<f64>, f64)> {
     let mut latencies = Vec::new();
-    let mut found = 0;
+    let mut scores = Scores::default();
     for round in 0..REPEAT {
         for (query, expected) in queries {
             let started = Instant::now();
             let names = run(query)?;
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-            if round == 0 && names.iter().take(10).any(|name| expected.contains(name)) {
-                found += 1;
+            if round == 0 {
+                scores.record(expected, &names);
             }
         }
     }
-    Ok((latencies, found as f64 / queries.len().max(1) as f64))
+    Ok((latencies, scores.recall()))
 }
 
-/// recall@10 (share of queries with an expected name in the first 10) and MRR (mean of
-/// 1/rank of the first expected name), as `caravan search evaluate` computes them.
-fn relevance(
+/// recall@10 and MRR, as `caravan search evaluate` computes them.
+fn relevance_scores(
     queries: &Labeled,
     mut run: impl FnMut(&str) -> anyhow::Result<Vec<String>>,
 ) -> anyhow::Result<(f64, f64)> {
-    let (mut found, mut reciprocal) = (0, 0.0);
+    let mut scores = Scores::default();
     for (query, expected) in queries {
-        if let Some(position) = run(query)?.iter().take(10).position(|name| expected.contains(name)) {
-            found += 1;
-            reciprocal += 1.0 / (position as f64 + 1.0);
-        }
+        scores.record(expected, &run(query)?);
     }
-    let total = queries.len().max(1) as f64;
-    Ok((found as f64 / total, reciprocal / total))
+    Ok((scores.recall(), scores.mrr()))
 }
 
 /// The words of a query as the baselines see them: lowercase letters and digits.

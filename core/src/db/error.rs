@@ -17,6 +17,10 @@ pub enum DbError {
     PendingMigrations(usize),
     #[error("the database task was interrupted")]
     Interrupted,
+    /// The group commit that carried this caller's work found no connection; each caller
+    /// of the batch gets the reason as text (the pool's error can be owned only once).
+    #[error("no database connection available for the shared commit: {0}")]
+    SharedCommitUnavailable(String),
     #[error("could not start the group-commit thread")]
     Thread(#[source] std::io::Error),
 }
@@ -24,7 +28,9 @@ pub enum DbError {
 impl Problematic for DbError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Pool(_) | Self::PendingMigrations(_) => ErrorKind::Unavailable,
+            Self::Pool(_) | Self::SharedCommitUnavailable(_) | Self::PendingMigrations(_) => {
+                ErrorKind::Unavailable
+            }
             _ => ErrorKind::Internal,
         }
     }

@@ -97,6 +97,10 @@ where
             (Ok(()), Some(outcome)) => outcome,
             // The work failed on its own: its error says more than the batch's.
             (Err(_), Some(Err(error))) => Err(error),
+            // No connection: the caller may retry (503), as with any other pool timeout.
+            (Err(DbError::Pool(error)), _) => {
+                Err(E::from(DbError::SharedCommitUnavailable(error.to_string())))
+            }
             (Err(_), _) | (Ok(()), None) => Err(E::from(DbError::Interrupted)),
         };
         // The caller may have gone away (its request was dropped); the work stands.
@@ -124,6 +128,7 @@ fn commit_batch(pool: &Pool, mut batch: Vec<Box<dyn Unit>>) {
 #[cfg(test)]
 mod tests {
     use crate::db::{Database, DbError, DbTarget, PoolOptions};
+    use crate::{ErrorKind, Problematic};
     use diesel::RunQueryDsl;
     use diesel::sql_types::BigInt;
 
@@ -174,5 +179,26 @@ mod tests {
             .await
             .unwrap_or_else(|error| panic!("count: {error}"));
         assert_eq!(stored.rows, 180);
+    }
+
+    #[actix_web::test]
+    async fn a_batch_that_finds_no_connection_answers_unavailable() {
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temporary directory: {error}"));
+        let target = DbTarget::Sqlite(dir.path().join("group.db"));
+        let options = PoolOptions {
+            max_connections: 1,
+            acquire_timeout: std::time::Duration::from_millis(100),
+            ..PoolOptions::default()
+        };
+        let database =
+            Database::connect(target, &options).unwrap_or_else(|error| panic!("open the database: {error}"));
+        let held = database.connection().unwrap_or_else(|error| panic!("the only connection: {error}"));
+
+        let answer = database.write(|_| Ok::<_, DbError>(())).await;
+
+        drop(held);
+        let error = answer.err().unwrap_or_else(|| panic!("a commit without a connection cannot succeed"));
+        assert!(matches!(error, DbError::SharedCommitUnavailable(_)), "{error:?}");
+        assert!(matches!(error.kind(), ErrorKind::Unavailable), "answered 503");
     }
 }

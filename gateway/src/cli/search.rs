@@ -8,6 +8,7 @@ use anyhow::Context;
 use caravan_core::Database;
 use caravan_registry::search::catalog;
 use caravan_registry::search::index::SearchIndex;
+use caravan_registry::search::relevance::{self, Scores};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -75,30 +76,21 @@ pub struct EvaluateArgs {
     pub verbose: bool,
 }
 
-/// recall@10 (the share of queries with an expected name in the first 10) and MRR (the
-/// mean of 1/rank of the first expected name).
+/// recall@10 and MRR of a labeled query file (see [`relevance`]), overall and per kind.
 pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     let key = args.key.as_deref().context("an API key is needed: pass --key or set CARAVAN_KEY")?;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let agent =
         ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build());
-    let (mut queries, mut found, mut reciprocal) = (0_usize, 0_usize, 0.0_f64);
-    let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for line in text.lines().filter(|line| !line.starts_with('#') && !line.trim().is_empty()) {
-        let mut columns = line.split('\t');
-        let (Some(query), Some(kind), Some(expected)) = (columns.next(), columns.next(), columns.next())
-        else {
-            continue;
-        };
-        if query == "query" {
-            continue;
-        }
-        let expected: Vec<&str> = expected.split(',').map(str::trim).collect();
+    let mut overall = Scores::default();
+    let mut by_kind: std::collections::BTreeMap<String, Scores> = Default::default();
+    for labeled in relevance::parse(&text) {
+        let query = labeled.query.as_str();
         let mut response = agent
             .get(&format!("{}/v1/search", args.url.trim_end_matches('/')))
             .query("q", query)
-            .query("limit", "10")
+            .query("limit", relevance::CUTOFF.to_string())
             .header("Authorization", &format!("Bearer {key}"))
             .call()
             .with_context(|| format!("cannot reach {}", args.url))?;
@@ -106,28 +98,21 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
         let page: serde_json::Value = response.body_mut().read_json()?;
         let names: Vec<&str> =
             page["hits"].as_array().into_iter().flatten().filter_map(|hit| hit["name"].as_str()).collect();
-        let rank = names.iter().position(|name| expected.contains(name));
-        queries += 1;
-        let entry = by_kind.entry(kind.to_owned()).or_default();
-        entry.0 += 1;
-        match rank {
-            Some(position) => {
-                found += 1;
-                entry.1 += 1;
-                reciprocal += 1.0 / (position as f64 + 1.0);
-            }
-            None if args.verbose => eprintln!("miss: {query:?} expected {expected:?}, got {names:?}"),
-            None => {}
+        by_kind.entry(labeled.kind.clone()).or_default().record(&labeled.expected, &names);
+        if overall.record(&labeled.expected, &names).is_none() && args.verbose {
+            eprintln!("miss: {query:?} expected {:?}, got {names:?}", labeled.expected);
         }
     }
-    anyhow::ensure!(queries > 0, "no queries in {}", args.file.display());
-    let mut report = format!(
-        "{queries} queries: recall@10 {:.3}, MRR {:.3}",
-        found as f64 / queries as f64,
-        reciprocal / queries as f64
-    );
-    for (kind, (total, hit)) in by_kind {
-        report.push_str(&format!("\n  {kind}: recall@10 {:.3} ({hit}/{total})", hit as f64 / total as f64));
+    anyhow::ensure!(overall.queries > 0, "no queries in {}", args.file.display());
+    let mut report =
+        format!("{} queries: recall@10 {:.3}, MRR {:.3}", overall.queries, overall.recall(), overall.mrr());
+    for (kind, scores) in by_kind {
+        report.push_str(&format!(
+            "\n  {kind}: recall@10 {:.3} ({}/{})",
+            scores.recall(),
+            scores.found,
+            scores.queries
+        ));
     }
     super::print(&report)
 }

@@ -1,7 +1,7 @@
 //! The web portal over HTTP, as a browser uses it: pages, forms with their CSRF token, the
 //! encrypted session cookie and redirects.
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -118,6 +118,20 @@ async fn an_invited_owner_joins_and_a_key_made_in_the_portal_works_until_revoked
             && event["actor"].as_str().is_some_and(|actor| actor.starts_with("mem_"))
     });
     assert!(by_member, "the portal's changes are the member's in the audit log");
+}
+
+#[actix_web::test]
+async fn invitation_links_use_the_public_url_when_one_is_configured() {
+    let app = spawn_app_with(|settings| {
+        settings.portal.public_url = Some("https://caravan.example.com/".to_owned());
+    })
+    .await;
+
+    let link = invite(&app, &app.admin_key, "dev@acme.test", "developer", None).await;
+
+    assert!(link.starts_with("https://caravan.example.com/portal/invitations/"), "{link}");
+    let path = link.replace("https://caravan.example.com", "");
+    assert_eq!(Browser::new(&app).get(&path).await.0, 200, "the link's token is a real invitation");
 }
 
 #[actix_web::test]
@@ -283,6 +297,34 @@ async fn parallel_wrong_passwords_all_count_and_lock_the_member_out_even_with_th
         .await;
     assert_eq!(unknown.status(), 401);
     assert_eq!(unknown.text().await.expect("page"), refusal, "a lockout does not tell who is a member");
+}
+
+#[actix_web::test]
+async fn a_client_that_signs_in_too_often_waits_whoever_it_signs_in_as() {
+    let app = spawn_app_with(|settings| {
+        settings.portal.sign_in_attempts_per_minute = std::num::NonZeroU32::MIN.saturating_add(2);
+    })
+    .await;
+    let visitor = Browser::new(&app);
+    let attempt = |email: &'static str| {
+        let visitor = &visitor;
+        async move {
+            visitor
+                .submit("/portal/sign-in", "/portal/sign-in", &[("email", email), ("password", PASSWORD)])
+                .await
+        }
+    };
+
+    for email in ["a@caravan.test", "b@caravan.test", "c@caravan.test"] {
+        assert_eq!(attempt(email).await.status(), 401, "{email}: a wrong sign-in, not yet throttled");
+    }
+    let throttled = attempt("d@caravan.test").await;
+
+    assert_eq!(throttled.status(), 429);
+    let wait: u64 = throttled.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!((1..=20).contains(&wait), "one attempt comes back every 20 s: {wait}");
+    let page = throttled.text().await.expect("page");
+    assert!(page.contains("Too many sign-in attempts") && page.contains("name=\"csrf\""), "{page}");
 }
 
 #[actix_web::test]

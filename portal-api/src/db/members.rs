@@ -1,7 +1,8 @@
 //! The `members` and `invitations` tables.
 
+use super::tenants::Tenant;
 use caravan_core::db::DbConnection;
-use caravan_core::db::schema::{invitations, members};
+use caravan_core::db::schema::{invitations, members, tenants};
 use caravan_core::id::{InvitationId, MemberId, TenantId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -42,8 +43,17 @@ pub fn insert(connection: &mut DbConnection, member: &MemberRow) -> QueryResult<
     diesel::insert_into(members::table).values(member).execute(connection).map(drop)
 }
 
-pub fn find(connection: &mut DbConnection, id: &MemberId) -> QueryResult<Option<MemberRow>> {
-    members::table.find(id).select(MemberRow::as_select()).first(connection).optional()
+/// A member together with its tenant, in one query: what every signed-in page starts from.
+pub fn find_with_tenant(
+    connection: &mut DbConnection,
+    id: &MemberId,
+) -> QueryResult<Option<(MemberRow, Tenant)>> {
+    members::table
+        .inner_join(tenants::table)
+        .filter(members::id.eq(id))
+        .select((MemberRow::as_select(), Tenant::as_select()))
+        .first(connection)
+        .optional()
 }
 
 pub fn find_by_email(connection: &mut DbConnection, email: &str) -> QueryResult<Option<MemberRow>> {

@@ -76,6 +76,16 @@ pub fn list(connection: &mut DbConnection, namespace: &str) -> QueryResult<Vec<P
         .load(connection)
 }
 
+/// Every key of every namespace the tenant owns, by namespace then age.
+pub fn of_tenant(connection: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<PublisherKey>> {
+    let owned = namespaces::table.filter(namespaces::tenant_id.eq(tenant)).select(namespaces::name);
+    publisher_keys::table
+        .filter(publisher_keys::namespace.eq_any(owned))
+        .order((publisher_keys::namespace.asc(), publisher_keys::id.asc()))
+        .select(PublisherKey::as_select())
+        .load(connection)
+}
+
 pub fn find(
     connection: &mut DbConnection,
     namespace: &str,

@@ -14,10 +14,12 @@ mod page;
 mod publishing;
 pub mod session;
 mod sign_in;
+mod throttle;
 mod usage;
 
 pub use page::PageError;
 pub use session::{SessionSettings, middleware};
+pub use throttle::SignInThrottle;
 
 use crate::service::RequestContext;
 use actix_web::web;
@@ -65,10 +67,36 @@ async fn home(signed_in: session::SignedIn) -> actix_web::HttpResponse {
     page::see_other(&format!("/portal/{first}"))
 }
 
-/// The link that accepts an invitation, on the host the request came to.
+/// Where users reach Caravan (`[portal] public_url`), for the links the portal hands out.
+/// Without one, a link points at the scheme and host the request came to, which is wrong
+/// behind a proxy that rewrites them.
+#[derive(Debug, Clone, Default)]
+pub struct PublicUrl(Option<url::Url>);
+
+impl PublicUrl {
+    /// An absolute `http` or `https` URL with neither query nor fragment; `None` for none.
+    pub fn parse(configured: Option<&str>) -> Result<Self, String> {
+        let Some(text) = configured else { return Ok(Self(None)) };
+        let url = url::Url::parse(text).map_err(|error| format!("`{text}` is not a URL: {error}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("`{text}` must be an http or https URL with no query or fragment"));
+        }
+        Ok(Self(Some(url)))
+    }
+}
+
+/// The link that accepts an invitation: under the public URL when one is configured, else
+/// on the host the request came to.
 pub fn invitation_url(request: &actix_web::HttpRequest, token: &str) -> String {
-    let info = request.connection_info();
-    format!("{}://{}/portal/invitations/{token}", info.scheme(), info.host())
+    let path = format!("portal/invitations/{token}");
+    let public = request.app_data::<web::Data<PublicUrl>>().and_then(|public| public.0.clone());
+    match public {
+        Some(base) => format!("{}/{path}", base.as_str().trim_end_matches('/')),
+        None => {
+            let info = request.connection_info();
+            format!("{}://{}/{path}", info.scheme(), info.host())
+        }
+    }
 }
 
 fn request_context(identity: &RequestIdentity) -> RequestContext {
@@ -78,4 +106,19 @@ fn request_context(identity: &RequestIdentity) -> RequestContext {
 /// A stored time as shown on pages: minutes, UTC.
 fn format_time(time: NaiveDateTime) -> String {
     time.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PublicUrl;
+
+    #[test]
+    fn a_public_url_is_an_absolute_http_address_without_query() {
+        assert!(PublicUrl::parse(None).is_ok());
+        assert!(PublicUrl::parse(Some("https://caravan.example.com")).is_ok());
+        assert!(PublicUrl::parse(Some("http://10.0.0.5:8080/caravan/")).is_ok());
+        assert!(PublicUrl::parse(Some("caravan.example.com")).is_err(), "no scheme");
+        assert!(PublicUrl::parse(Some("ftp://caravan.example.com")).is_err());
+        assert!(PublicUrl::parse(Some("https://caravan.example.com/?next=1")).is_err());
+    }
 }

@@ -18,6 +18,7 @@ use caravan_registry::search::ranking::{self, CapsuleStats};
 use caravan_registry::service::{self, Lifecycle};
 use maud::{Markup, html};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// A capsule with its versions (newest first) and its ranking figures.
 struct Published {
@@ -34,17 +35,32 @@ pub async fn show_publishing(
     let principal = signed_in.principal.clone();
     let (namespaces, published) = database
         .run(move |connection| -> Result<_, PageError> {
-            let mut namespaces: Vec<(String, Vec<PublisherKey>)> = Vec::new();
-            for namespace in publisher_keys::namespaces_of(connection, &principal.tenant_id)? {
-                let keys = signing_keys::list(connection, &principal, &namespace)?;
-                namespaces.push((namespace, keys));
-            }
-            let mut published = Vec::new();
-            for capsule in capsules::of_tenant(connection, &principal.tenant_id)? {
-                let versions = service::newest_first(capsules::versions(connection, &capsule.name)?);
-                let stats = ranking::stats_of(connection, &capsule.name)?;
-                published.push(Published { capsule, versions, stats });
-            }
+            let tenant = &principal.tenant_id;
+            let mut keys =
+                group_by(publisher_keys::of_tenant(connection, tenant)?, |key| key.namespace.clone());
+            let namespaces: Vec<(String, Vec<PublisherKey>)> =
+                publisher_keys::namespaces_of(connection, tenant)?
+                    .into_iter()
+                    .map(|namespace| {
+                        let keys = keys.remove(&namespace).unwrap_or_default();
+                        (namespace, keys)
+                    })
+                    .collect();
+            let mut versions = group_by(capsules::versions_of_tenant(connection, tenant)?, |version| {
+                version.capsule_name.clone()
+            });
+            let mut stats: HashMap<String, CapsuleStats> = ranking::stats_of_tenant(connection, tenant)?
+                .into_iter()
+                .map(|stats| (stats.capsule.clone(), stats))
+                .collect();
+            let published = capsules::of_tenant(connection, tenant)?
+                .into_iter()
+                .map(|capsule| Published {
+                    versions: service::newest_first(versions.remove(&capsule.name).unwrap_or_default()),
+                    stats: stats.remove(&capsule.name),
+                    capsule,
+                })
+                .collect::<Vec<_>>();
             Ok((namespaces, published))
         })
         .await?;
@@ -74,6 +90,15 @@ pub async fn show_publishing(
         }
     };
     Ok(layout(&signed_in, "publishing", "Publishing", content))
+}
+
+/// Rows grouped by a key, each group in the rows' order.
+fn group_by<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> HashMap<String, Vec<T>> {
+    let mut groups: HashMap<String, Vec<T>> = HashMap::new();
+    for row in rows {
+        groups.entry(key(&row)).or_default().push(row);
+    }
+    groups
 }
 
 fn signing_key_table(signed_in: &SignedIn, namespace: &str, keys: &[PublisherKey]) -> Markup {

@@ -7,7 +7,7 @@
 
 use super::page::PageError;
 use crate::db::members::{self, MemberRow};
-use crate::db::tenants::{self, Tenant};
+use crate::db::tenants::Tenant;
 use crate::domain::TenantStatus;
 use crate::error::PortalError;
 use crate::service::members::Role;
@@ -171,10 +171,8 @@ impl FromRequest for SignedIn {
                 return Err(PageError::SignedOut);
             };
             let found = database
-                .run(move |connection| -> Result<_, PageError> {
-                    let Some(member) = members::find(connection, &member_id)? else { return Ok(None) };
-                    let tenant = tenants::find(connection, &member.tenant_id)?;
-                    Ok(tenant.map(|tenant| (member, tenant)))
+                .run(move |connection| {
+                    members::find_with_tenant(connection, &member_id).map_err(PageError::from)
                 })
                 .await?;
             let active = |tenant: &Tenant| tenant.status == TenantStatus::Active.as_str();

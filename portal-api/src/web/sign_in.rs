@@ -4,12 +4,14 @@ use super::form::FormFields;
 use super::page::{PageError, bare, see_other};
 use super::request_context;
 use super::session::{self, CSRF_FIELD, SignedIn, csrf_field};
+use super::throttle::SignInThrottle;
 use crate::db::members::MemberRow;
 use crate::error::PortalError;
 use crate::service::members::{self, Acceptance, LOCKOUT, MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS};
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
 use caravan_core::{Database, RequestIdentity};
 use maud::{Markup, html};
 
@@ -18,11 +20,21 @@ pub async fn show_sign_in(session: Session) -> HttpResponse {
 }
 
 pub async fn sign_in(
+    request: HttpRequest,
     session: Session,
     database: web::Data<Database>,
+    throttle: web::Data<SignInThrottle>,
     form: FormFields,
 ) -> Result<HttpResponse, PageError> {
     session::check_csrf(&session, form.get(CSRF_FIELD))?;
+    let client = request.peer_addr().map(|peer| peer.ip());
+    if let Some(Err(wait_s)) = client.map(|client| throttle.attempt(client)) {
+        let refusal = format!("Too many sign-in attempts from your address: try again in {wait_s} s.");
+        let csrf = session::visitor_csrf(&session);
+        let mut page = sign_in_page(StatusCode::TOO_MANY_REQUESTS, &csrf, Some(&refusal));
+        page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait_s));
+        return Ok(page);
+    }
     let signed =
         sign_in_with(&database, form.text("email").to_owned(), form.text("password").to_owned()).await;
     match signed {

@@ -107,6 +107,17 @@ pub fn versions(connection: &mut DbConnection, capsule: &str) -> QueryResult<Vec
         .load(connection)
 }
 
+/// Every version of every capsule the tenant publishes, by capsule, oldest first.
+pub fn versions_of_tenant(connection: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<VersionRow>> {
+    let published = capsules::table.filter(capsules::tenant_id.eq(tenant)).select(capsules::name);
+    capsule_versions::table
+        .filter(capsule_versions::capsule_name.eq_any(published))
+        .order((capsule_versions::capsule_name.asc(), capsule_versions::published_at.asc()))
+        .then_order_by(capsule_versions::id.asc())
+        .select(VersionRow::as_select())
+        .load(connection)
+}
+
 /// Sets or clears a version's yank mark.
 pub fn set_yanked(
     connection: &mut DbConnection,

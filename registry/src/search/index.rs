@@ -92,7 +92,7 @@ impl SearchIndex {
         let (schema, fields) = Fields::build();
         let open_error = |error| IndexError::Open(directory.display().to_string(), error);
         let existing = Index::open_in_dir(directory).ok().filter(|index| index.schema() == schema);
-        let index = match existing {
+        let mut index = match existing {
             Some(index) => index,
             None => {
                 if directory.exists() {
@@ -110,6 +110,9 @@ impl SearchIndex {
                     .map_err(open_error)?
             }
         };
+        // An index made before the block size changed gets it in the segments written from
+        // now on (new documents, merges, a reindex); its existing segments keep their blocks.
+        index.settings_mut().docstore_blocksize = DOCSTORE_BLOCK_BYTES;
         register_tokenizers(&index);
         let opened_with = index
             .load_metas()

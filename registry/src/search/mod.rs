@@ -15,6 +15,7 @@ pub mod facets;
 pub mod index;
 pub mod query;
 pub mod ranking;
+pub mod relevance;
 pub mod schema;
 mod warm;
 

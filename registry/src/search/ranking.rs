@@ -19,6 +19,7 @@
 use crate::db::capsules;
 use caravan_core::db::DbConnection;
 use caravan_core::db::schema::{capsule_stats, executions};
+use caravan_core::id::TenantId;
 use caravan_core::money::Decimal;
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
@@ -188,6 +189,16 @@ fn save(connection: &mut DbConnection, stats: &CapsuleStats, now: NaiveDateTime)
 
 pub fn stats_of(connection: &mut DbConnection, capsule: &str) -> QueryResult<Option<CapsuleStats>> {
     capsule_stats::table.find(capsule).select(CapsuleStats::as_select()).first(connection).optional()
+}
+
+/// The figures of every capsule the tenant publishes that has any.
+pub fn stats_of_tenant(connection: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<CapsuleStats>> {
+    use caravan_core::db::schema::capsules as published;
+    let names = published::table.filter(published::tenant_id.eq(tenant)).select(published::name);
+    capsule_stats::table
+        .filter(capsule_stats::capsule.eq_any(names))
+        .select(CapsuleStats::as_select())
+        .load(connection)
 }
 
 #[cfg(test)]

@@ -125,10 +125,17 @@ impl WarmValues {
     }
 }
 
+/// Runs inside `IndexReader::reload`, that is on the search writer's thread after each
+/// commit and merge; the new segments become visible to searches once it returns.
 impl Warmer for WarmValues {
+    /// A segment that cannot be read now is logged and left for the first search that
+    /// needs it ([`WarmValues::of`]): failing here would fail the reload, and searches
+    /// would go on seeing the index as it was before the commit.
     fn warm(&self, searcher: &Searcher) -> tantivy::Result<()> {
         for segment in searcher.segment_readers() {
-            self.of(segment)?;
+            if let Err(error) = self.of(segment) {
+                tracing::warn!(segment = %segment.segment_id().uuid_string(), %error, "could not warm a search segment");
+            }
         }
         Ok(())
     }
