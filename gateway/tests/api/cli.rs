@@ -1,6 +1,7 @@
 //! The `caravan` binary itself: subcommands, configuration from the environment, JSON
 //! logs, and graceful shutdown on SIGTERM.
 
+use crate::helpers::test_secret;
 use crate::served::{Served, caravan_command};
 use caravan_core::testing::TestDatabase;
 use std::process::Command;
@@ -140,6 +141,74 @@ fn serve_logs_json_and_shuts_down_gracefully_on_sigterm() {
     let failure: serde_json::Value = serde_json::from_str(failure).expect("json");
     assert!(failure["request_id"].as_str().is_some_and(|id| id.starts_with("req_")), "{failure}");
     assert!(failure["cause"].as_str().is_some_and(|cause| cause.contains("not applied")), "{failure}");
+}
+
+#[test]
+fn a_loaded_catalog_is_searched_and_evaluate_scores_a_labeled_file_against_it() {
+    let database = TestDatabase::create();
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let catalog = data_dir.path().join("catalog.tsv");
+    std::fs::write(
+        &catalog,
+        "name\tversion\tdownloads_a_month\tdescription\n\
+         express\t4.21.2\t150000000\tFast, unopinionated, minimalist web framework\n\
+         axios\t1.7.9\t200000000\tPromise based HTTP client for the browser and node.js\n\
+         @acme/left-pad\t1.3.0\t1000\tString left pad\n",
+    )
+    .expect("write catalog");
+    let labeled = data_dir.path().join("labeled.tsv");
+    std::fs::write(
+        &labeled,
+        "# a typo, an intent with two acceptable names, and a name the catalog lacks\n\
+         query\tkind\texpected\n\
+         expresss\ttypo\tnpm/express\n\
+         http client\tintent\tnpm/nothing,npm/axios\n\
+         leftpad-but-not-there\texact\tnpm/absent\n",
+    )
+    .expect("write labeled queries");
+    let unlabeled = data_dir.path().join("unlabeled.tsv");
+    std::fs::write(&unlabeled, "# nothing labeled yet\nquery\tkind\texpected\n").expect("write");
+    let admin = test_secret();
+
+    let (loaded, loaded_out, loaded_err) =
+        output_of(caravan(&database, data_dir.path()).args(["fixtures", "load-catalog"]).arg(&catalog));
+    let served = Served::start(&database, data_dir.path(), &[("CARAVAN_BOOTSTRAP_KEY", &admin)]);
+    let url = format!("http://{}", served.address);
+    let indexed = (0..100).any(|_| {
+        let (_, page) = served.call("GET", "/v1/search?q=express", &admin, None);
+        let found = page["hits"].as_array().is_some_and(|hits| !hits.is_empty());
+        found || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    });
+    let evaluate = |file: &std::path::Path, key: &str| {
+        output_of(
+            caravan(&database, data_dir.path())
+                .args(["search", "evaluate"])
+                .arg(file)
+                .args(["--url", &url, "--key", key]),
+        )
+    };
+    let (scored, report, scored_err) = evaluate(&labeled, &admin);
+    let (refused, _, refusal) = evaluate(&labeled, &test_secret());
+    let (empty, _, emptiness) = evaluate(&unlabeled, &admin);
+    drop(served);
+
+    assert!(loaded, "{loaded_err}");
+    assert!(loaded_out.contains("imported 3 catalog entries"), "{loaded_out}");
+    assert!(indexed, "the server indexes the loaded catalog");
+    assert!(scored, "{scored_err}");
+    assert!(report.starts_with("3 queries: recall@10 0.667, MRR 0.667"), "{report}");
+    for kind in
+        ["exact: recall@10 0.000 (0/1)", "intent: recall@10 1.000 (1/1)", "typo: recall@10 1.000 (1/1)"]
+    {
+        assert!(report.contains(kind), "{kind} in {report}");
+    }
+    assert!(!refused);
+    assert!(refusal.contains("answered 401"), "{refusal}");
+    assert!(!empty, "a file without labeled queries is an error");
+    assert!(emptiness.contains("no queries"), "{emptiness}");
 }
 
 fn forget_migrations(database: &TestDatabase) {
