@@ -95,7 +95,7 @@ impl Application {
             secure: settings.portal.secure_cookies,
         };
         let public_url = caravan_portal_api::web::PublicUrl::parse(settings.portal.public_url.as_deref())
-            .map_err(|error| anyhow::anyhow!("invalid [portal] public_url: {error}"))?;
+            .context("invalid [portal] public_url")?;
         let public_url = web::Data::new(public_url);
         let app_database = web::Data::new(database.clone());
         let app_key_store = key_store.clone();
@@ -353,12 +353,9 @@ fn spawn_maintenance(
         loop {
             ticks.tick().await;
             let (limits, sign_in_throttle) = (limits.clone(), sign_in_throttle.clone());
-            let purged = web::block(move || {
-                sign_in_throttle.purge();
-                limits.purge()
-            });
-            if let Ok(remaining) = purged.await {
-                tracing::debug!(remaining, "purged idle rate-limit state");
+            let purged = web::block(move || (limits.purge(), sign_in_throttle.purge()));
+            if let Ok((api_limiter_entries, sign_in_clients)) = purged.await {
+                tracing::debug!(api_limiter_entries, sign_in_clients, "purged idle rate-limit state");
             }
         }
     });

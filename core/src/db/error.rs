@@ -17,10 +17,11 @@ pub enum DbError {
     PendingMigrations(usize),
     #[error("the database task was interrupted")]
     Interrupted,
-    /// The group commit that carried this caller's work found no connection; each caller
-    /// of the batch gets the reason as text (the pool's error can be owned only once).
-    #[error("no database connection available for the shared commit: {0}")]
-    SharedCommitUnavailable(String),
+    /// The group commit that carried this caller's work found no connection. The pool's
+    /// error is logged once by the commit thread; callers get only this (their messages
+    /// reach response bodies, and the cause may name files).
+    #[error("no database connection available")]
+    SharedCommitUnavailable,
     #[error("could not start the group-commit thread")]
     Thread(#[source] std::io::Error),
 }
@@ -28,7 +29,7 @@ pub enum DbError {
 impl Problematic for DbError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Pool(_) | Self::SharedCommitUnavailable(_) | Self::PendingMigrations(_) => {
+            Self::Pool(_) | Self::SharedCommitUnavailable | Self::PendingMigrations(_) => {
                 ErrorKind::Unavailable
             }
             _ => ErrorKind::Internal,

@@ -98,9 +98,7 @@ where
             // The work failed on its own: its error says more than the batch's.
             (Err(_), Some(Err(error))) => Err(error),
             // No connection: the caller may retry (503), as with any other pool timeout.
-            (Err(DbError::Pool(error)), _) => {
-                Err(E::from(DbError::SharedCommitUnavailable(error.to_string())))
-            }
+            (Err(DbError::Pool(_)), _) => Err(E::from(DbError::SharedCommitUnavailable)),
             (Err(_), _) | (Ok(()), None) => Err(E::from(DbError::Interrupted)),
         };
         // The caller may have gone away (its request was dropped); the work stands.
@@ -118,7 +116,8 @@ fn commit_batch(pool: &Pool, mut batch: Vec<Box<dyn Unit>>) {
         })
     });
     if let Err(error) = &committed {
-        tracing::error!(error = %error, units = batch.len(), "a group commit failed");
+        let cause = std::error::Error::source(error).map(ToString::to_string).unwrap_or_default();
+        tracing::error!(error = %error, cause, units = batch.len(), "a group commit failed");
     }
     for unit in batch {
         unit.answer(committed.as_ref().map(|_| ()));
@@ -198,7 +197,7 @@ mod tests {
 
         drop(held);
         let error = answer.err().unwrap_or_else(|| panic!("a commit without a connection cannot succeed"));
-        assert!(matches!(error, DbError::SharedCommitUnavailable(_)), "{error:?}");
+        assert!(matches!(error, DbError::SharedCommitUnavailable), "{error:?}");
         assert!(matches!(error.kind(), ErrorKind::Unavailable), "answered 503");
     }
 }

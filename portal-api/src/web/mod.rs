@@ -73,13 +73,26 @@ async fn home(signed_in: session::SignedIn) -> actix_web::HttpResponse {
 #[derive(Debug, Clone, Default)]
 pub struct PublicUrl(Option<url::Url>);
 
+/// Why a configured public URL cannot serve as the base of links.
+#[derive(Debug, thiserror::Error)]
+pub enum PublicUrlError {
+    #[error("`{text}` is not a URL: {source}")]
+    NotAUrl { text: String, source: url::ParseError },
+    #[error("`{0}` must be an http or https URL with no query or fragment")]
+    NotABase(String),
+}
+
 impl PublicUrl {
-    /// An absolute `http` or `https` URL with neither query nor fragment; `None` for none.
-    pub fn parse(configured: Option<&str>) -> Result<Self, String> {
-        let Some(text) = configured else { return Ok(Self(None)) };
-        let url = url::Url::parse(text).map_err(|error| format!("`{text}` is not a URL: {error}"))?;
+    /// An absolute `http` or `https` URL with neither query nor fragment; none when not
+    /// configured or blank (an empty environment variable).
+    pub fn parse(configured: Option<&str>) -> Result<Self, PublicUrlError> {
+        let Some(text) = configured.map(str::trim).filter(|text| !text.is_empty()) else {
+            return Ok(Self(None));
+        };
+        let url = url::Url::parse(text)
+            .map_err(|source| PublicUrlError::NotAUrl { text: text.to_owned(), source })?;
         if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
-            return Err(format!("`{text}` must be an http or https URL with no query or fragment"));
+            return Err(PublicUrlError::NotABase(text.to_owned()));
         }
         Ok(Self(Some(url)))
     }
@@ -110,15 +123,22 @@ fn format_time(time: NaiveDateTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::PublicUrl;
+    use super::{PublicUrl, PublicUrlError};
 
     #[test]
     fn a_public_url_is_an_absolute_http_address_without_query() {
-        assert!(PublicUrl::parse(None).is_ok());
+        assert!(PublicUrl::parse(None).is_ok_and(|url| url.0.is_none()));
+        assert!(PublicUrl::parse(Some(" ")).is_ok_and(|url| url.0.is_none()), "blank is unset");
         assert!(PublicUrl::parse(Some("https://caravan.example.com")).is_ok());
         assert!(PublicUrl::parse(Some("http://10.0.0.5:8080/caravan/")).is_ok());
-        assert!(PublicUrl::parse(Some("caravan.example.com")).is_err(), "no scheme");
-        assert!(PublicUrl::parse(Some("ftp://caravan.example.com")).is_err());
-        assert!(PublicUrl::parse(Some("https://caravan.example.com/?next=1")).is_err());
+        assert!(matches!(PublicUrl::parse(Some("caravan.example.com")), Err(PublicUrlError::NotAUrl { .. })));
+        assert!(matches!(
+            PublicUrl::parse(Some("ftp://caravan.example.com")),
+            Err(PublicUrlError::NotABase(_))
+        ));
+        assert!(matches!(
+            PublicUrl::parse(Some("https://caravan.example.com/?next=1")),
+            Err(PublicUrlError::NotABase(_))
+        ));
     }
 }

@@ -4,8 +4,10 @@
 //! slow on purpose) as fast as it can send forms.
 //!
 //! A client is its TCP peer address, and an IPv6 client its /64 network (one host usually
-//! holds a whole /64). Behind a reverse proxy every client shares the proxy's address, so
-//! the limit then applies to the whole portal.
+//! holds a whole /64). Forwarding headers are not trusted: a client could name any
+//! address. Behind a reverse proxy every client shares the proxy's address, so the limit
+//! applies to the whole portal, and one client can use up everyone's attempts; such a
+//! deployment raises the limit and limits sign-in per client at the proxy (README).
 
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -21,6 +23,7 @@ pub struct SignInThrottle {
 }
 
 impl SignInThrottle {
+    /// `attempts` a minute from one client, refilled evenly over the minute.
     pub fn per_minute(attempts: NonZeroU32) -> Self {
         let quota = Quota::per_minute(attempts).allow_burst(attempts);
         Self { limiter: RateLimiter::keyed(quota) }
@@ -34,10 +37,11 @@ impl SignInThrottle {
         })
     }
 
-    /// Forgets clients whose attempts are whole again.
-    pub fn purge(&self) {
+    /// Forgets clients whose attempts are whole again; how many clients remain.
+    pub fn purge(&self) -> usize {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+        self.limiter.len()
     }
 }
 

@@ -110,8 +110,9 @@ impl SearchIndex {
                     .map_err(open_error)?
             }
         };
-        // An index made before the block size changed gets it in the segments written from
-        // now on (new documents, merges, a reindex); its existing segments keep their blocks.
+        // An index made before the block size changed gets it for documents written from now
+        // on (new and updated ones, a reindex). A merge copies a segment's compressed blocks
+        // as they are, so old documents keep their blocks until they are written again.
         index.settings_mut().docstore_blocksize = DOCSTORE_BLOCK_BYTES;
         register_tokenizers(&index);
         let opened_with = index

@@ -7,6 +7,7 @@
 /// Hits beyond this many do not count: recall@10.
 pub const CUTOFF: usize = 10;
 
+/// One line of a labeled query file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabeledQuery {
     pub query: String,
@@ -53,10 +54,12 @@ impl Scores {
         rank
     }
 
+    /// The share of queries that found an expected name, 0 to 1.
     pub fn recall(&self) -> f64 {
         self.found as f64 / self.queries.max(1) as f64
     }
 
+    /// The mean reciprocal rank, 0 to 1.
     pub fn mrr(&self) -> f64 {
         self.reciprocal_ranks / self.queries.max(1) as f64
     }
