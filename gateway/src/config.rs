@@ -7,6 +7,7 @@ use caravan_core::db::{DbTarget, PoolOptions};
 use caravan_core::plans::PlanCatalog;
 use caravan_metering::domain::meter::MeterDefinition;
 use caravan_metering::stripe::StripeSettings;
+use caravan_portal_api::web::TrustedProxies;
 use caravan_registry::policy::AdmissionPolicy;
 use caravan_worker::config::{RunLimits, Sandbox, WorkerSettings};
 use figment::Figment;
@@ -74,6 +75,9 @@ pub struct PortalSettings {
     pub public_url: Option<String>,
     /// Sign-in attempts one client address may make per minute (all at once if it likes).
     pub sign_in_attempts_per_minute: NonZeroU32,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client;
+    /// requests from anywhere else are their TCP peer's.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for PortalSettings {
@@ -83,6 +87,7 @@ impl Default for PortalSettings {
             secure_cookies: false,
             public_url: None,
             sign_in_attempts_per_minute: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -359,6 +364,26 @@ mod tests {
     fn a_named_file_that_does_not_exist_is_an_error() {
         let result = Settings::load(Some(Path::new("/nonexistent/caravan.toml")));
         assert!(matches!(result, Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_toml_list_or_a_comma_separated_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("caravan.toml", "[portal]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n")?;
+            let from_file = Settings::load(Some(Path::new("caravan.toml"))).expect("a list of networks");
+            assert_eq!(Vec::<String>::from(from_file.portal.trusted_proxies), ["10.0.0.0/8", "::1/128"]);
+
+            jail.set_env("CARAVAN_PORTAL__TRUSTED_PROXIES", "127.0.0.1, 192.168.0.0/16");
+            let from_env = Settings::load(None).expect("a comma-separated variable");
+            assert_eq!(
+                Vec::<String>::from(from_env.portal.trusted_proxies),
+                ["127.0.0.1/32", "192.168.0.0/16"]
+            );
+
+            jail.set_env("CARAVAN_PORTAL__TRUSTED_PROXIES", "proxy.internal");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
+            Ok(())
+        });
     }
 
     #[test]

@@ -55,8 +55,10 @@ impl Application {
         let key_store =
             web::Data::new(KeyStore::new(database.clone(), Duration::from_secs(settings.auth_cache_ttl_s)));
         let limits = web::Data::new(RateLimits::new(&plans));
-        let sign_in_throttle =
-            web::Data::new(SignInThrottle::per_minute(settings.portal.sign_in_attempts_per_minute));
+        let sign_in_throttle = web::Data::new(SignInThrottle::per_minute(
+            settings.portal.sign_in_attempts_per_minute,
+            settings.portal.trusted_proxies.clone(),
+        ));
         spawn_maintenance(
             &key_store,
             &limits,

@@ -16,7 +16,19 @@ struct Browser {
 
 impl Browser {
     fn new(app: &TestApp) -> Self {
+        Self::with_headers(app, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser behind a proxy that forwards for `client`.
+    fn forwarded_for(app: &TestApp, client: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", client.parse().expect("header value"));
+        Self::with_headers(app, headers)
+    }
+
+    fn with_headers(app: &TestApp, headers: reqwest::header::HeaderMap) -> Self {
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(std::time::Duration::from_secs(1))
@@ -325,6 +337,66 @@ async fn a_client_that_signs_in_too_often_waits_whoever_it_signs_in_as() {
     assert!((1..=20).contains(&wait), "one attempt comes back every 20 s: {wait}");
     let page = throttled.text().await.expect("page");
     assert!(page.contains("Too many sign-in attempts") && page.contains("name=\"csrf\""), "{page}");
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_sign_in_attempts() {
+    let app = spawn_app_with(|settings| {
+        settings.portal.sign_in_attempts_per_minute = std::num::NonZeroU32::MIN.saturating_add(1);
+        settings.portal.trusted_proxies =
+            serde_json::from_str(r#"["127.0.0.1", "::1"]"#).expect("trusted proxies");
+    })
+    .await;
+    let sign_in = |browser: Browser| async move {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let response = browser
+                .submit(
+                    "/portal/sign-in",
+                    "/portal/sign-in",
+                    &[("email", "a@caravan.test"), ("password", PASSWORD)],
+                )
+                .await;
+            statuses.push(response.status().as_u16());
+        }
+        statuses
+    };
+
+    assert_eq!(sign_in(Browser::forwarded_for(&app, "203.0.113.7")).await, [401, 401, 429]);
+    assert_eq!(
+        sign_in(Browser::forwarded_for(&app, "203.0.113.8")).await,
+        [401, 401, 429],
+        "another client behind the same proxy still has its attempts"
+    );
+    assert_eq!(
+        sign_in(Browser::forwarded_for(&app, "198.51.100.1, 203.0.113.7")).await,
+        [429, 429, 429],
+        "a client cannot escape by prepending an address of its choosing"
+    );
+}
+
+#[actix_web::test]
+async fn without_trusted_proxies_a_forwarded_address_changes_nothing() {
+    let app = spawn_app_with(|settings| {
+        settings.portal.sign_in_attempts_per_minute = std::num::NonZeroU32::MIN;
+    })
+    .await;
+    let attempt = |client: &'static str| {
+        let app = &app;
+        async move {
+            Browser::forwarded_for(app, client)
+                .submit(
+                    "/portal/sign-in",
+                    "/portal/sign-in",
+                    &[("email", "a@caravan.test"), ("password", PASSWORD)],
+                )
+                .await
+                .status()
+        }
+    };
+
+    assert_eq!(attempt("203.0.113.7").await, 401);
+    assert_eq!(attempt("203.0.113.8").await, 429, "every forwarded address is the same peer");
 }
 
 #[actix_web::test]

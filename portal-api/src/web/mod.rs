@@ -6,6 +6,7 @@
 
 mod audit;
 mod chart;
+mod client_address;
 mod form;
 mod invoices;
 mod keys;
@@ -17,6 +18,7 @@ mod sign_in;
 mod throttle;
 mod usage;
 
+pub use client_address::TrustedProxies;
 pub use page::PageError;
 pub use session::{SessionSettings, middleware};
 pub use throttle::SignInThrottle;

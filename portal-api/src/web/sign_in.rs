@@ -27,7 +27,7 @@ pub async fn sign_in(
     form: FormFields,
 ) -> Result<HttpResponse, PageError> {
     session::check_csrf(&session, form.get(CSRF_FIELD))?;
-    let client = request.peer_addr().map(|peer| peer.ip());
+    let client = throttle.client_of(&request);
     if let Some(Err(wait_s)) = client.map(|client| throttle.attempt(client)) {
         let refusal = format!("Too many sign-in attempts from your address: try again in {wait_s} s.");
         let csrf = session::visitor_csrf(&session);

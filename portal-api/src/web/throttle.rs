@@ -3,12 +3,12 @@
 //! password across many members, and from making the server hash passwords (argon2id,
 //! slow on purpose) as fast as it can send forms.
 //!
-//! A client is its TCP peer address, and an IPv6 client its /64 network (one host usually
-//! holds a whole /64). Forwarding headers are not trusted: a client could name any
-//! address. Behind a reverse proxy every client shares the proxy's address, so the limit
-//! applies to the whole portal, and one client can use up everyone's attempts; such a
-//! deployment raises the limit and limits sign-in per client at the proxy (README).
+//! A client is its address as [`TrustedProxies`] finds it: the TCP peer, or behind a
+//! proxy listed in `portal.trusted_proxies` the address that proxy forwarded for. An IPv6
+//! client is its /64 network (one host usually holds a whole /64).
 
+use super::client_address::TrustedProxies;
+use actix_web::HttpRequest;
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
@@ -20,13 +20,20 @@ use std::num::NonZeroU32;
 pub struct SignInThrottle {
     /// Keyed with SipHash: clients choose their addresses.
     limiter: DefaultKeyedRateLimiter<u128>,
+    proxies: TrustedProxies,
 }
 
 impl SignInThrottle {
-    /// `attempts` a minute from one client, refilled evenly over the minute.
-    pub fn per_minute(attempts: NonZeroU32) -> Self {
+    /// `attempts` a minute from one client, refilled evenly over the minute; clients
+    /// behind `proxies` are told apart by the address those forwarded for.
+    pub fn per_minute(attempts: NonZeroU32, proxies: TrustedProxies) -> Self {
         let quota = Quota::per_minute(attempts).allow_burst(attempts);
-        Self { limiter: RateLimiter::keyed(quota) }
+        Self { limiter: RateLimiter::keyed(quota), proxies }
+    }
+
+    /// The client that sent `request`, when its peer address is known.
+    pub fn client_of(&self, request: &HttpRequest) -> Option<IpAddr> {
+        self.proxies.client_of(request)
     }
 
     /// Counts one attempt of `client`: `Err` with the seconds to wait when it has none left.
@@ -66,7 +73,8 @@ mod tests {
 
     #[test]
     fn a_client_gets_its_attempts_then_waits_while_others_go_on() {
-        let throttle = SignInThrottle::per_minute(NonZeroU32::MIN.saturating_add(1));
+        let throttle =
+            SignInThrottle::per_minute(NonZeroU32::MIN.saturating_add(1), TrustedProxies::default());
 
         assert_eq!(throttle.attempt(address("192.0.2.7")), Ok(()));
         assert_eq!(throttle.attempt(address("192.0.2.7")), Ok(()));
