@@ -52,6 +52,11 @@ impl Browser {
         self.post(action, &form).await
     }
 
+    /// Fills in the sign-in form with `email` and the tests' password, and sends it.
+    async fn sign_in(&self, email: &str) -> reqwest::Response {
+        self.submit("/portal/sign-in", "/portal/sign-in", &[("email", email), ("password", PASSWORD)]).await
+    }
+
     async fn post(&self, action: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.client.post(format!("{}{action}", self.base)).form(form).send().await.expect("post")
     }
@@ -259,13 +264,7 @@ async fn signing_out_ends_the_session_and_signing_in_again_starts_one() {
     let signed_out = browser.post("/portal/sign-out", &[("csrf", &csrf_of(&keys))]).await;
     assert_eq!(signed_out.status(), 303);
     assert_eq!(browser.get("/portal/keys").await.0, 303, "signed out");
-    let signed_in = browser
-        .submit(
-            "/portal/sign-in",
-            "/portal/sign-in",
-            &[("email", "DEV@caravan.test "), ("password", PASSWORD)],
-        )
-        .await;
+    let signed_in = browser.sign_in("DEV@caravan.test ").await;
     assert_eq!(signed_in.status(), 303);
     assert_eq!(browser.get("/portal/keys").await.0, 200);
 }
@@ -291,22 +290,10 @@ async fn parallel_wrong_passwords_all_count_and_lock_the_member_out_even_with_th
     });
     let statuses = futures_util::future::join_all(guesses).await;
     assert!(statuses.iter().all(|status| *status == 401), "{statuses:?}");
-    let still_locked = visitor
-        .submit(
-            "/portal/sign-in",
-            "/portal/sign-in",
-            &[("email", "dev@caravan.test"), ("password", PASSWORD)],
-        )
-        .await;
+    let still_locked = visitor.sign_in("dev@caravan.test").await;
     assert_eq!(still_locked.status(), 401, "the fifth failure locked: the right password waits");
     let refusal = still_locked.text().await.expect("page");
-    let unknown = visitor
-        .submit(
-            "/portal/sign-in",
-            "/portal/sign-in",
-            &[("email", "nobody@caravan.test"), ("password", PASSWORD)],
-        )
-        .await;
+    let unknown = visitor.sign_in("nobody@caravan.test").await;
     assert_eq!(unknown.status(), 401);
     assert_eq!(unknown.text().await.expect("page"), refusal, "a lockout does not tell who is a member");
 }
@@ -318,19 +305,11 @@ async fn a_client_that_signs_in_too_often_waits_whoever_it_signs_in_as() {
     })
     .await;
     let visitor = Browser::new(&app);
-    let attempt = |email: &'static str| {
-        let visitor = &visitor;
-        async move {
-            visitor
-                .submit("/portal/sign-in", "/portal/sign-in", &[("email", email), ("password", PASSWORD)])
-                .await
-        }
-    };
 
     for email in ["a@caravan.test", "b@caravan.test", "c@caravan.test"] {
-        assert_eq!(attempt(email).await.status(), 401, "{email}: a wrong sign-in, not yet throttled");
+        assert_eq!(visitor.sign_in(email).await.status(), 401, "{email}: a wrong sign-in, not yet throttled");
     }
-    let throttled = attempt("d@caravan.test").await;
+    let throttled = visitor.sign_in("d@caravan.test").await;
 
     assert_eq!(throttled.status(), 429);
     let wait: u64 = throttled.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
@@ -347,29 +326,23 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_sign_in_attemp
             serde_json::from_str(r#"["127.0.0.1", "::1"]"#).expect("trusted proxies");
     })
     .await;
-    let sign_in = |browser: Browser| async move {
+    let three_sign_ins = |browser: Browser| async move {
         let mut statuses = Vec::new();
         for _ in 0..3 {
-            let response = browser
-                .submit(
-                    "/portal/sign-in",
-                    "/portal/sign-in",
-                    &[("email", "a@caravan.test"), ("password", PASSWORD)],
-                )
-                .await;
+            let response = browser.sign_in("a@caravan.test").await;
             statuses.push(response.status().as_u16());
         }
         statuses
     };
 
-    assert_eq!(sign_in(Browser::forwarded_for(&app, "203.0.113.7")).await, [401, 401, 429]);
+    assert_eq!(three_sign_ins(Browser::forwarded_for(&app, "203.0.113.7")).await, [401, 401, 429]);
     assert_eq!(
-        sign_in(Browser::forwarded_for(&app, "203.0.113.8")).await,
+        three_sign_ins(Browser::forwarded_for(&app, "203.0.113.8")).await,
         [401, 401, 429],
         "another client behind the same proxy still has its attempts"
     );
     assert_eq!(
-        sign_in(Browser::forwarded_for(&app, "198.51.100.1, 203.0.113.7")).await,
+        three_sign_ins(Browser::forwarded_for(&app, "198.51.100.1, 203.0.113.7")).await,
         [429, 429, 429],
         "a client cannot escape by prepending an address of its choosing"
     );
@@ -383,16 +356,7 @@ async fn without_trusted_proxies_a_forwarded_address_changes_nothing() {
     .await;
     let attempt = |client: &'static str| {
         let app = &app;
-        async move {
-            Browser::forwarded_for(app, client)
-                .submit(
-                    "/portal/sign-in",
-                    "/portal/sign-in",
-                    &[("email", "a@caravan.test"), ("password", PASSWORD)],
-                )
-                .await
-                .status()
-        }
+        async move { Browser::forwarded_for(app, client).sign_in("a@caravan.test").await.status() }
     };
 
     assert_eq!(attempt("203.0.113.7").await, 401);
