@@ -14,6 +14,7 @@ use caravan_core::plans::PlanCatalog;
 use caravan_core::{Database, error};
 use caravan_metering::Metering;
 use caravan_metering::domain::meter::MeterCatalog;
+use caravan_metering::executions::admission::RunTermsCache;
 use caravan_metering::executions::dispatch::Dispatcher;
 use caravan_metering::executions::pool::{Backend, TIERS, WorkerPool, configured_id};
 use caravan_metering::executions::webhooks::Deliverer;
@@ -269,7 +270,14 @@ async fn executions(
     });
     let deliverer = Deliverer::new(database.clone(), client);
     deliverer.spawn();
-    let dispatcher = Dispatcher { database: database.clone(), meters, pool, gateway_url, deliverer };
+    let dispatcher = Dispatcher {
+        database: database.clone(),
+        meters,
+        pool,
+        gateway_url,
+        deliverer,
+        terms: RunTermsCache::default(),
+    };
     caravan_metering::executions::spawn_sweeper(
         dispatcher.clone(),
         Duration::from_secs(workers.sweep_interval_s.max(1)),

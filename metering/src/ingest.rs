@@ -149,9 +149,13 @@ pub fn lock_open_periods(
     for period in &periods {
         locks::lock_shared(connection, period_lock(*period))?;
     }
-    let names: Vec<String> = periods.iter().map(Period::to_string).collect();
-    let closed = invoices::closed_periods(connection, &names)?;
-    Ok(closed.iter().filter_map(|name| Period::parse(name).ok()).collect())
+    let mut closed = BTreeSet::new();
+    for period in periods {
+        if invoices::is_closed(connection, &period.to_string())? {
+            closed.insert(period);
+        }
+    }
+    Ok(closed)
 }
 
 /// The lock a period's close holds exclusively and ingestion holds shared.

@@ -83,7 +83,12 @@ pub fn resolve_for_run(
     requirement: &str,
 ) -> Result<VersionRow, RegistryError> {
     let parsed = parse_requirement(requirement)?;
-    let (_, versions) = capsule(connection, name)?;
+    // Runs are the hot path: the capsule's row is read only to tell "no such capsule" from
+    // "no version" when there are no versions.
+    let versions = capsules::versions(connection, name)?;
+    if versions.is_empty() && capsules::find(connection, name)?.is_none() {
+        return Err(RegistryError::CapsuleNotFound(name.to_owned()));
+    }
     let matches = |version: &semver::Version| parsed.matches(version);
     if let Some(active) = newest_matching(&versions, VersionStatus::Active, matches) {
         return Ok(active.clone());

@@ -148,8 +148,15 @@ impl r2d2::ManageConnection for ConnectionManager {
         }
     }
 
+    /// Runs on every checkout. A PostgreSQL connection can go stale (the server restarted,
+    /// a proxy closed it), so it is pinged; an SQLite connection is a file handle in this
+    /// process and cannot, so it is not — the ping was a fresh statement to prepare on
+    /// every checkout. A connection a failed statement broke is caught by `has_broken`.
     fn is_valid(&self, connection: &mut DbConnection) -> Result<(), ConnectError> {
-        Ok(ping(connection)?)
+        match connection {
+            DbConnection::Sqlite(_) => Ok(()),
+            DbConnection::Postgres(_) => Ok(ping(connection)?),
+        }
     }
 
     fn has_broken(&self, connection: &mut DbConnection) -> bool {

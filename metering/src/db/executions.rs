@@ -4,7 +4,11 @@ use caravan_core::db::DbConnection;
 use caravan_core::db::schema::executions;
 use caravan_core::id::{ApiKeyId, ExecutionId, TenantId};
 use chrono::NaiveDateTime;
+use diesel::backend::Backend;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = executions)]
@@ -40,8 +44,7 @@ pub struct ExecutionRow {
 }
 
 /// How a run ended, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, AsChangeset)]
-#[diesel(table_name = executions)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
     pub status: String,
     pub output: Option<String>,
@@ -75,13 +78,87 @@ pub fn find_by_key(
         .optional()
 }
 
+impl ExecutionRow {
+    /// The row once `finish` is recorded on it.
+    pub fn ended(&self, finish: &Finish) -> Self {
+        Self {
+            status: finish.status.clone(),
+            output: finish.output.clone(),
+            error: finish.error.clone(),
+            tokens_in: finish.tokens_in,
+            tokens_out: finish.tokens_out,
+            tool_calls: finish.tool_calls,
+            job_micros: finish.job_micros,
+            finished_at: finish.finished_at,
+            duration_ms: finish.duration_ms,
+            ..self.clone()
+        }
+    }
+}
+
 /// Records the end of a run that is still `running`; false when it had ended already.
 pub fn finish(connection: &mut DbConnection, id: &ExecutionId, finish: &Finish) -> QueryResult<bool> {
-    let updated = diesel::update(executions::table.find(id).filter(executions::status.eq("running")))
-        .set(finish)
-        .execute(connection)?;
+    let update = FinishRunning { id, finish };
+    let updated = match connection {
+        DbConnection::Sqlite(sqlite) => update.execute(sqlite)?,
+        DbConnection::Postgres(postgres) => update.execute(postgres)?,
+    };
     Ok(updated == 1)
 }
+
+/// [`finish`]'s UPDATE, written out so that it stays prepared: diesel prepares every
+/// `UPDATE … SET` anew (a changeset may skip `None` fields, which changes the SQL), and
+/// preparing it cost more than running it. This one writes `None` as NULL.
+#[derive(Debug)]
+struct FinishRunning<'a> {
+    id: &'a ExecutionId,
+    finish: &'a Finish,
+}
+
+impl QueryId for FinishRunning<'_> {
+    type QueryId = FinishRunning<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<DB> QueryFragment<DB> for FinishRunning<'_>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Timestamp>,
+    str: ToSql<Text, DB>,
+    String: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    Option<String>: ToSql<Nullable<Text>, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let finish = self.finish;
+        out.push_sql("UPDATE executions SET status = ");
+        out.push_bind_param::<Text, _>(&finish.status)?;
+        for (column, text) in [(", output = ", &finish.output), (", error = ", &finish.error)] {
+            out.push_sql(column);
+            out.push_bind_param::<Nullable<Text>, _>(text)?;
+        }
+        for (column, count) in [
+            (", tokens_in = ", &finish.tokens_in),
+            (", tokens_out = ", &finish.tokens_out),
+            (", tool_calls = ", &finish.tool_calls),
+            (", job_micros = ", &finish.job_micros),
+        ] {
+            out.push_sql(column);
+            out.push_bind_param::<BigInt, _>(count)?;
+        }
+        out.push_sql(", finished_at = ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&finish.finished_at)?;
+        out.push_sql(", duration_ms = ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&finish.duration_ms)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<Text, str>(self.id.as_str())?;
+        out.push_sql(" AND status = 'running'");
+        Ok(())
+    }
+}
+
+impl<Connection> RunQueryDsl<Connection> for FinishRunning<'_> {}
 
 /// Which executions to list.
 #[derive(Debug, Clone, Default)]
@@ -126,4 +203,69 @@ pub fn running_since(connection: &mut DbConnection, before: NaiveDateTime) -> Qu
         .filter(executions::created_at.lt(before))
         .select(ExecutionRow::as_select())
         .load(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::connection::{InstrumentationEvent, SimpleConnection};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn ended(status: &str) -> Finish {
+        Finish {
+            status: status.to_owned(),
+            output: None,
+            error: Some("the worker stopped".to_owned()),
+            tokens_in: 3,
+            tokens_out: 4,
+            tool_calls: 1,
+            job_micros: 2_500_000,
+            finished_at: Some(caravan_core::db::now()),
+            duration_ms: Some(7),
+        }
+    }
+
+    #[test]
+    fn the_end_of_a_run_is_written_once_by_a_statement_prepared_once() {
+        let mut sqlite = SqliteConnection::establish(":memory:").expect("an in-memory database");
+        let ids = [ExecutionId::new(), ExecutionId::new()];
+        sqlite
+            .batch_execute(&format!(
+                "CREATE TABLE executions (id TEXT PRIMARY KEY, status TEXT NOT NULL, output TEXT, error TEXT, \
+                 tokens_in BIGINT, tokens_out BIGINT, tool_calls BIGINT, job_micros BIGINT, \
+                 finished_at TIMESTAMP, duration_ms BIGINT); \
+                 INSERT INTO executions (id, status, output) VALUES ('{}', 'running', 'old'), ('{}', 'running', NULL);",
+                ids[0], ids[1]
+            ))
+            .expect("the table");
+        let prepared = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&prepared);
+        sqlite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if matches!(event, InstrumentationEvent::CacheQuery { .. }) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let mut connection = DbConnection::Sqlite(sqlite);
+
+        assert!(finish(&mut connection, &ids[0], &ended("failed")).expect("the first end"));
+        assert!(finish(&mut connection, &ids[1], &ended("succeeded")).expect("the second end"));
+        assert!(
+            !finish(&mut connection, &ids[0], &ended("succeeded")).expect("a repeated end"),
+            "ended already"
+        );
+
+        assert_eq!(prepared.load(Ordering::Relaxed), 1, "prepared once, then reused");
+        let DbConnection::Sqlite(sqlite) = &mut connection else { unreachable!("an SQLite connection") };
+        let row: (String, Option<String>, Option<String>, i64) = executions::table
+            .find(&ids[0])
+            .select((executions::status, executions::output, executions::error, executions::job_micros))
+            .first(sqlite)
+            .expect("the first run");
+        assert_eq!(
+            row,
+            ("failed".to_owned(), None, Some("the worker stopped".to_owned()), 2_500_000),
+            "None is NULL"
+        );
+    }
 }

@@ -151,11 +151,10 @@ pub fn find_period(connection: &mut DbConnection, period: &str) -> QueryResult<O
 }
 
 /// Which of `periods` are closed.
-pub fn closed_periods(connection: &mut DbConnection, periods: &[String]) -> QueryResult<Vec<String>> {
-    billing_periods::table
-        .select(billing_periods::period)
-        .filter(billing_periods::period.eq_any(periods))
-        .load(connection)
+/// Whether the period (`2026-11`) is closed. One period a query, so the statement stays
+/// prepared (an `IN` list is prepared anew on every call).
+pub fn is_closed(connection: &mut DbConnection, period: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(billing_periods::table.find(period))).get_result(connection)
 }
 
 pub fn insert_period(connection: &mut DbConnection, row: &PeriodRow) -> QueryResult<()> {

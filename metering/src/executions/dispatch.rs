@@ -6,6 +6,7 @@
 //! Work is never replayed on another worker once one may have started it: only a worker
 //! that could not be connected to is skipped for the next.
 
+use super::admission::RunTermsCache;
 use super::pool::{Lease, WorkerPool};
 use super::record::{self, Outcome};
 use super::webhooks::Deliverer;
@@ -37,6 +38,8 @@ pub struct Dispatcher {
     pub gateway_url: String,
     /// Woken when an ended run has a webhook to deliver.
     pub deliverer: Deliverer,
+    /// What admission read from the manifests of versions run before.
+    pub terms: RunTermsCache,
 }
 
 impl Dispatcher {

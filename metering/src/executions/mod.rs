@@ -103,6 +103,7 @@ pub async fn start(
     }
     let hash = asked.hash();
     let plans = plans.clone();
+    let terms = dispatcher.terms.clone();
     let (lookup_principal, lookup_asked, lookup_hash) = (principal.clone(), asked.clone(), hash.clone());
     let admitted = dispatcher
         .database
@@ -112,16 +113,7 @@ pub async fn start(
             {
                 return existing_for(existing, &lookup_hash).map(Err);
             }
-            admission::admit(
-                connection,
-                &plans,
-                &lookup_principal,
-                &lookup_asked.capsule,
-                &lookup_asked.requirement,
-                &lookup_asked.input,
-                now(),
-            )
-            .map(Ok)
+            admission::admit(connection, &plans, &terms, &lookup_principal, &lookup_asked, now()).map(Ok)
         })
         .await?;
     let plan = match admitted {

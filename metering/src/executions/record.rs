@@ -71,16 +71,16 @@ pub fn finish(
         finished_at: Some(now),
         duration_ms: Some((now - execution.created_at).num_milliseconds().max(0)),
     };
-    if executions::finish(connection, &execution.id, &finish)? {
-        record_usage(connection, meters, execution, outcome, now)?;
-        if let Some(url) = &execution.webhook_url {
-            let ended = executions::find(connection, &execution.id)?
-                .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))?;
-            enqueue_webhook(connection, &ended, url, now)?;
-        }
+    if !executions::finish(connection, &execution.id, &finish)? {
+        return executions::find(connection, &execution.id)?
+            .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()));
     }
-    executions::find(connection, &execution.id)?
-        .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))
+    record_usage(connection, meters, execution, outcome, now)?;
+    let ended = execution.ended(&finish);
+    if let Some(url) = &ended.webhook_url {
+        enqueue_webhook(connection, &ended, url, now)?;
+    }
+    Ok(ended)
 }
 
 fn record_usage(
