@@ -149,9 +149,11 @@ pub fn lock_open_periods(
     for period in &periods {
         locks::lock_shared(connection, period_lock(*period))?;
     }
+    // One period a query, so the statement stays prepared (an `IN` list is prepared anew
+    // on every call).
     let mut closed = BTreeSet::new();
     for period in periods {
-        if invoices::is_closed(connection, &period.to_string())? {
+        if invoices::find_period(connection, &period.to_string())?.is_some() {
             closed.insert(period);
         }
     }

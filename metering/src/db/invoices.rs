@@ -150,13 +150,6 @@ pub fn find_period(connection: &mut DbConnection, period: &str) -> QueryResult<O
     billing_periods::table.find(period).select(PeriodRow::as_select()).first(connection).optional()
 }
 
-/// Which of `periods` are closed.
-/// Whether the period (`2026-11`) is closed. One period a query, so the statement stays
-/// prepared (an `IN` list is prepared anew on every call).
-pub fn is_closed(connection: &mut DbConnection, period: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(billing_periods::table.find(period))).get_result(connection)
-}
-
 pub fn insert_period(connection: &mut DbConnection, row: &PeriodRow) -> QueryResult<()> {
     diesel::insert_into(billing_periods::table).values(row).execute(connection).map(drop)
 }
