@@ -296,6 +296,12 @@ fn sqlite(entries: &[CatalogEntry], typos: &Labeled) -> anyhow::Result<(Vec<f64>
     })
 }
 
+/// How many segments the search index's last commit lists.
+fn segments(meta: &std::path::Path) -> Option<usize> {
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).ok()?).ok()?;
+    meta["segments"].as_array().map(Vec::len)
+}
+
 /// (p50, p99) in milliseconds.
 type Percentiles = (f64, f64);
 
@@ -307,6 +313,7 @@ fn over_http(
     plain: &Labeled,
     typos: &Labeled,
 ) -> anyhow::Result<(Percentiles, Percentiles, f64)> {
+    let index_meta = settings.search_dir().join("meta.json");
     let (base, key) = serve_caravan(settings)?;
     // The server's follower indexes the catalog; wait for it.
     let http = agent();
@@ -321,6 +328,15 @@ fn over_http(
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // A bulk commit is followed by a merge into one segment, whose values the reader's
+    // warmer then reads: measure once the index has settled, not while it merges.
+    for _ in 0..600 {
+        if segments(&index_meta) == Some(1) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
     let all: Vec<&str> = plain.iter().chain(typos).map(|(query, _)| query.as_str()).collect();
     let fetch = |agent: &ureq::Agent, q: &str| -> anyhow::Result<f64> {
         let started = Instant::now();

@@ -4,7 +4,8 @@
 //!
 //! One committer thread takes the first queued unit of work, every unit queued behind it
 //! (up to [`MAX_BATCH`]), and runs them in one `BEGIN IMMEDIATE` transaction, each in a
-//! savepoint of its own: a unit that fails rolls back only itself. Callers are answered
+//! savepoint of its own (kept prepared, see `savepoint`): a unit that fails rolls back only
+//! itself. Callers are answered
 //! after `COMMIT` returned, so an answer still means "durable". Nothing waits to fill a
 //! batch: under light load a batch is one unit, under heavy load the units that queued
 //! while the previous batch committed.
@@ -15,8 +16,8 @@
 
 use super::DbConnection;
 use super::error::DbError;
+use super::savepoint::in_savepoint;
 use super::transaction::write_transaction;
-use diesel::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -88,7 +89,7 @@ where
 {
     fn run(&mut self, connection: &mut DbConnection) {
         if let Some(work) = self.work.take() {
-            self.outcome = Some(connection.transaction(work));
+            self.outcome = Some(in_savepoint(connection, work));
         }
     }
 

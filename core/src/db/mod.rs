@@ -7,12 +7,14 @@ mod error;
 mod group_commit;
 pub mod locks;
 mod migrations;
+mod savepoint;
 pub mod schema;
 mod transaction;
 
 pub use connection::{Backend, DbConnection, DbTarget, PoolOptions};
 pub use error::DbError;
 pub use migrations::migration_names;
+pub use savepoint::recoverable_statement;
 pub use transaction::write_transaction;
 
 use connection::ConnectionManager;

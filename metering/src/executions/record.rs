@@ -11,7 +11,7 @@ use crate::domain::meter::{MeterCatalog, USAGE_EVENT_TYPE};
 use crate::error::MeteringError;
 use crate::ingest::{self, lock_open_periods};
 use crate::views::ExecutionView;
-use caravan_core::db::{DbConnection, write_transaction};
+use caravan_core::db::{DbConnection, recoverable_statement};
 use caravan_core::id::{DeliveryId, WebhookEventId, WebhookSecretId};
 use caravan_core::money::{Decimal, quantity_to_micros};
 use caravan_worker::protocol::RunStatus;
@@ -182,11 +182,11 @@ fn ensure_secret(
     Ok(())
 }
 
-/// Inserts the `running` row before dispatch, in a savepoint of its own: when the insert
-/// loses an Idempotency-Key race, the caller's transaction stays usable (on PostgreSQL a
-/// failed statement would abort it) to look up the execution that won.
+/// Inserts the `running` row before dispatch as a recoverable statement: when the insert
+/// loses an Idempotency-Key race, the caller's transaction stays usable to look up the
+/// execution that won.
 pub fn start(connection: &mut DbConnection, row: &ExecutionRow) -> Result<(), MeteringError> {
-    write_transaction(connection, |connection| {
+    recoverable_statement(connection, |connection| {
         executions::insert(connection, row).map_err(MeteringError::from)
     })
 }

@@ -5,8 +5,10 @@
 //! out into thousands of postings.
 //!
 //! A typo is looked for only among words that start with the same letter: few typos hit the
-//! first letter, and fixing it confines the walk to one branch of the dictionary.
+//! first letter, and fixing it confines the walk to one branch of the dictionary. One typo
+//! in a field with a `typo_index` is a lookup there instead of a walk.
 
+use super::warm::WarmValues;
 use std::collections::HashMap;
 use tantivy::query::{DfaWrapper, FuzzyTermQuery};
 use tantivy::schema::Field;
@@ -23,12 +25,13 @@ const PREFIX_SCAN: usize = 512;
 /// looks for the same word's typos in several fields.
 pub struct Expander<'s> {
     searcher: &'s Searcher,
+    values: &'s WarmValues,
     automata: HashMap<(String, u8), Option<DfaWrapper>>,
 }
 
 impl<'s> Expander<'s> {
-    pub fn new(searcher: &'s Searcher) -> Self {
-        Self { searcher, automata: HashMap::new() }
+    pub fn new(searcher: &'s Searcher, values: &'s WarmValues) -> Self {
+        Self { searcher, values, automata: HashMap::new() }
     }
 
     /// The words of `field` within `distance` edits of `word` (a transposition is one
@@ -52,8 +55,19 @@ impl<'s> Expander<'s> {
     /// document frequencies. A typo is looked for only among words that start with the
     /// same letter.
     fn within(&mut self, field: Field, word: &str, edits: u8) -> HashMap<String, u64> {
+        let Some(first) = word.chars().next() else { return HashMap::new() };
+        if edits == 1
+            && let Some(found) = self.looked_up(field, word, first)
+        {
+            return found;
+        }
+        self.walked(field, word, first, edits)
+    }
+
+    /// [`within`](Self::within), by walking each segment's term dictionary with a
+    /// Levenshtein automaton.
+    fn walked(&mut self, field: Field, word: &str, first: char, edits: u8) -> HashMap<String, u64> {
         let mut found = HashMap::new();
-        let Some(first) = word.chars().next() else { return found };
         let low = first.to_string();
         let high = successor(low.as_bytes());
         let automaton = self.automata.entry((word.to_owned(), edits)).or_insert_with(|| {
@@ -76,6 +90,21 @@ impl<'s> Expander<'s> {
             }
         }
         found
+    }
+
+    /// [`within`](Self::within) one edit, from each segment's `typo_index`; `None` when a
+    /// segment has none for `field`.
+    fn looked_up(&self, field: Field, word: &str, first: char) -> Option<HashMap<String, u64>> {
+        let mut found = HashMap::new();
+        for segment in self.searcher.segment_readers() {
+            let values = self.values.of(segment).ok()?;
+            values.typo_index(field)?.one_edit_from(word, |term, frequency| {
+                if term.starts_with(first) {
+                    *found.entry(term.to_owned()).or_default() += u64::from(frequency);
+                }
+            });
+        }
+        Some(found)
     }
 
     /// The words of `field` that start with `prefix` (and are longer): the most frequent
@@ -124,7 +153,40 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::successor;
+    use super::{Expander, successor};
+    use crate::search::index::SearchIndex;
+    use crate::search::index::tests::doc;
+
+    #[test]
+    fn a_typo_looked_up_finds_what_the_automaton_finds() -> anyhow::Result<()> {
+        let directory = tempfile::tempdir()?;
+        let index = SearchIndex::open(&directory.path().join("search"))?;
+        let names = [
+            "acme/express",
+            "acme/expresso",
+            "acme/exprses",
+            "acme/xpress",
+            "acme/react",
+            "acme/reactt",
+            "acme/raect",
+            "acme/redact",
+            "acme/read-act",
+        ];
+        for segment in names.chunks(4) {
+            index.upsert(segment.iter().map(|name| doc(name)).collect())?;
+            index.flush()?;
+        }
+        let searcher = index.searcher();
+        let mut expander = Expander::new(&searcher, &index.values);
+        let field = index.fields.name_words;
+        for word in ["express", "expres", "react", "raect", "reac", "xpress", "acme", "zebra"] {
+            let first = word.chars().next().unwrap_or_default();
+            let looked_up = expander.looked_up(field, word, first);
+            assert_eq!(looked_up, Some(expander.walked(field, word, first, 1)), "{word}");
+        }
+        assert_eq!(expander.typos(field, "reactx", 1), ["react", "reactt"]);
+        Ok(())
+    }
 
     #[test]
     fn the_successor_of_a_prefix_bounds_every_word_it_starts() {

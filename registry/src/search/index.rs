@@ -304,10 +304,10 @@ fn merge_into_one_segment(writer: &mut IndexWriter, reader: &IndexReader) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn doc(name: &str) -> SearchDoc {
+    pub(in crate::search) fn doc(name: &str) -> SearchDoc {
         SearchDoc {
             name: name.to_owned(),
             version: "1.0.0".to_owned(),

@@ -17,6 +17,7 @@ pub mod query;
 pub mod ranking;
 pub mod relevance;
 pub mod schema;
+mod typo_index;
 mod warm;
 
 use caravan_core::Database;

@@ -224,7 +224,7 @@ fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[Stri
     if words.is_empty() {
         return Box::new(AllQuery);
     }
-    let mut expander = Expander::new(searcher);
+    let mut expander = Expander::new(searcher, &index.values);
     let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let counted = significant(&words[..words.len().min(MAX_WORDS)]);
     for (position, word) in counted.iter().copied().enumerate() {

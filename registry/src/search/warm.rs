@@ -1,6 +1,7 @@
 //! What every search reads of every document it matches, held in memory per segment: the
-//! rank inputs (`quality`, `popularity`) as plain arrays, and the facet fields' values as
-//! term ordinals together with their text. A broad query touches tens of thousands of
+//! rank inputs (`quality`, `popularity`) as plain arrays, the facet fields' values as
+//! term ordinals together with their text, and the words of the typo-tolerant fields filed
+//! for one-typo lookups (`typo_index`). A broad query touches tens of thousands of
 //! documents; reading an array costs a fraction of decoding a fast column, and turning a
 //! facet's top ordinals back into text becomes an index instead of a dictionary lookup.
 //!
@@ -9,9 +10,11 @@
 //! search waits for it. They are dropped when no searcher uses the segment any more.
 
 use super::facets::FACETS;
+use super::typo_index::{TYPO_INDEXED, TypoIndex};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use tantivy::index::SegmentId;
+use tantivy::schema::Field;
 use tantivy::{DocId, Searcher, SearcherGeneration, SegmentReader, Warmer};
 
 /// The in-memory values of one segment, indexed by document id.
@@ -21,6 +24,8 @@ pub struct SegmentValues {
     popularity: Vec<f64>,
     /// One per entry of [`FACETS`], in that order.
     pub facets: Vec<FacetValues>,
+    /// One per entry of [`TYPO_INDEXED`] present in the schema.
+    typos: Vec<TypoIndex>,
 }
 
 impl SegmentValues {
@@ -35,7 +40,18 @@ impl SegmentValues {
         };
         let facets =
             FACETS.iter().map(|facet| FacetValues::read(segment, facet.field)).collect::<Result<_, _>>()?;
-        Ok(Self { quality: numbers("quality"), popularity: numbers("popularity"), facets })
+        let schema = segment.schema();
+        let typos = TYPO_INDEXED
+            .iter()
+            .filter_map(|name| schema.get_field(name).ok())
+            .map(|field| TypoIndex::read(segment, field))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { quality: numbers("quality"), popularity: numbers("popularity"), facets, typos })
+    }
+
+    /// The one-typo lookup of `field`, if it has one.
+    pub fn typo_index(&self, field: Field) -> Option<&TypoIndex> {
+        self.typos.iter().find(|index| index.field == field)
     }
 
     /// 0 to 1: see `ranking`.

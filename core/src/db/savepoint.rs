@@ -1,0 +1,145 @@
+//! Savepoints that cost no parsing: the one each unit of a group commit runs in, and none
+//! at all around a single statement on SQLite.
+//!
+//! diesel's nested transactions send `SAVEPOINT` and `RELEASE` as text through
+//! `sqlite3_exec`, which parses and plans them anew every time. The group committer runs
+//! every unit in a savepoint, so that parsing came with every write; here the three
+//! statements are written out with static query ids and stay prepared.
+
+use super::DbConnection;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sqlite::Sqlite;
+use diesel::{Connection, QueryResult, RunQueryDsl, SqliteConnection};
+
+/// Runs `work` in a savepoint of the current transaction: kept on `Ok`, undone on `Err`.
+pub(super) fn in_savepoint<T, E, F>(connection: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let DbConnection::Sqlite(sqlite) = connection else {
+        return connection.transaction(work);
+    };
+    UnitStep::<SAVEPOINT>.execute(sqlite)?;
+    let outcome = work(connection);
+    // The backend of a connection never changes; the else branch only satisfies the types.
+    let DbConnection::Sqlite(sqlite) = connection else {
+        return outcome;
+    };
+    let released = match outcome {
+        Ok(value) => UnitStep::<RELEASE>.execute(sqlite).map(|_| Ok(value)),
+        Err(error) => undo(sqlite).map(|()| Err(error)),
+    };
+    released.unwrap_or_else(|error| {
+        // The savepoint could not be released: its writes must not ride along with the batch.
+        let _ = undo(sqlite);
+        Err(error.into())
+    })
+}
+
+/// Runs one statement so that its failure leaves the surrounding transaction usable:
+/// PostgreSQL aborts a transaction at its first failed statement, so there the statement
+/// runs in a savepoint; SQLite undoes a failed statement by itself, so there it runs as it
+/// is.
+pub fn recoverable_statement<T, E, F>(connection: &mut DbConnection, statement: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match connection {
+        DbConnection::Sqlite(_) => statement(connection),
+        DbConnection::Postgres(_) => connection.transaction(statement),
+    }
+}
+
+fn undo(sqlite: &mut SqliteConnection) -> QueryResult<()> {
+    UnitStep::<ROLLBACK_TO>.execute(sqlite)?;
+    UnitStep::<RELEASE>.execute(sqlite)?;
+    Ok(())
+}
+
+const SAVEPOINT: u8 = 0;
+const RELEASE: u8 = 1;
+const ROLLBACK_TO: u8 = 2;
+
+/// One of the unit savepoint's statements; each `STEP` is its own type, so each has its
+/// own static query id and its own prepared statement.
+#[derive(Debug, Clone, Copy)]
+struct UnitStep<const STEP: u8>;
+
+impl<const STEP: u8> QueryId for UnitStep<STEP> {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const STEP: u8> QueryFragment<Sqlite> for UnitStep<STEP> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql(match STEP {
+            SAVEPOINT => "SAVEPOINT group_commit_unit",
+            RELEASE => "RELEASE group_commit_unit",
+            _ => "ROLLBACK TO group_commit_unit",
+        });
+        Ok(())
+    }
+}
+
+impl<const STEP: u8> RunQueryDsl<SqliteConnection> for UnitStep<STEP> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Database, DbError, DbTarget, PoolOptions};
+    use diesel::connection::{InstrumentationEvent, SimpleConnection};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn units_keep_or_undo_their_writes_and_the_savepoint_stays_prepared() -> Result<(), DbError> {
+        let dir = tempfile::tempdir().map_err(|_| DbError::Interrupted)?;
+        let database =
+            Database::connect(DbTarget::Sqlite(dir.path().join("units.db")), &PoolOptions::default())?;
+        let mut connection = database.connection()?;
+        let prepared = Arc::new(AtomicUsize::new(0));
+        if let DbConnection::Sqlite(sqlite) = &mut *connection {
+            sqlite.batch_execute("CREATE TABLE runs (id INTEGER PRIMARY KEY)")?;
+            let counted = Arc::clone(&prepared);
+            sqlite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                if matches!(event, InstrumentationEvent::CacheQuery { .. }) {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        let insert = |id: i64| {
+            move |connection: &mut DbConnection| -> Result<(), DbError> {
+                recoverable_statement(connection, |connection| {
+                    diesel::sql_query(format!("INSERT INTO runs (id) VALUES ({id})")).execute(connection)
+                })?;
+                Ok(())
+            }
+        };
+        super::super::write_transaction(&mut connection, |connection| {
+            for id in [1, 2, 2, 3] {
+                let _ = in_savepoint(connection, insert(id));
+            }
+            // A unit that wrote, then failed, leaves nothing behind.
+            let failed: Result<(), DbError> = in_savepoint(connection, |connection| {
+                insert(4)(connection)?;
+                Err(DbError::Interrupted)
+            });
+            assert!(failed.is_err());
+            Ok::<_, DbError>(())
+        })?;
+
+        #[derive(diesel::QueryableByName)]
+        struct Ids {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            ids: String,
+        }
+        let stored =
+            diesel::sql_query("SELECT group_concat(id) AS ids FROM (SELECT id FROM runs ORDER BY id)")
+                .get_result::<Ids>(&mut *connection)?;
+        assert_eq!(stored.ids, "1,2,3");
+        assert_eq!(prepared.load(Ordering::Relaxed), 3, "SAVEPOINT, RELEASE and ROLLBACK TO, once each");
+        Ok(())
+    }
+}

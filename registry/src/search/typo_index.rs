@@ -1,0 +1,153 @@
+//! The words one typo away from a query word, found by lookup rather than by walking the
+//! term dictionary with an automaton. Every indexed word is filed under itself and under
+//! each word it becomes with one letter deleted, and the query word is looked up the same
+//! way: two words share such a key whenever they are one edit apart (a letter added,
+//! removed or changed, or two neighbouring letters swapped), and a check of the actual
+//! distance then drops the few that share a key without being that close. This is the
+//! symmetric-deletion scheme of spelling correctors.
+//!
+//! Built for one field of one segment by the reader's warmer (`warm`), next to the other
+//! values every search reads. Keys are 32-bit hashes: a collision only adds a candidate
+//! that the distance check turns away.
+
+use std::hash::{DefaultHasher, Hasher};
+use tantivy::SegmentReader;
+use tantivy::schema::Field;
+
+/// The fields whose words are looked up this way: the ones every query word with 4
+/// letters or more is looked for with one typo in (see `query`).
+pub const TYPO_INDEXED: [&str; 2] = ["name_words", "description"];
+
+/// One field's words in one segment, filed under their one-deletion keys.
+#[derive(Debug)]
+pub struct TypoIndex {
+    pub field: Field,
+    /// (key, word number), sorted.
+    keys: Vec<(u32, u32)>,
+    /// Each word and the number of documents containing it, in dictionary order.
+    words: Vec<(Box<str>, u32)>,
+}
+
+impl TypoIndex {
+    /// Reads the term dictionary of `field` in `segment`.
+    pub fn read(segment: &SegmentReader, field: Field) -> tantivy::Result<Self> {
+        let inverted = segment.inverted_index(field)?;
+        let mut stream = inverted.terms().stream()?;
+        let mut keys = Vec::new();
+        let mut words = Vec::new();
+        let mut scratch = Keys::default();
+        while stream.advance() {
+            let Ok(word) = std::str::from_utf8(stream.key()) else { continue };
+            let number = words.len() as u32;
+            keys.extend(scratch.of(word).iter().map(|&key| (key, number)));
+            words.push((Box::from(word), stream.value().doc_freq));
+        }
+        keys.sort_unstable();
+        Ok(Self { field, keys, words })
+    }
+
+    /// Calls `found` with each indexed word exactly one edit away from `word` (a swap of two
+    /// neighbouring letters counts as one), and its document frequency.
+    pub fn one_edit_from(&self, word: &str, mut found: impl FnMut(&str, u32)) {
+        let mut candidates: Vec<u32> = Vec::new();
+        for &key in Keys::default().of(word) {
+            let start = self.keys.partition_point(|&(filed, _)| filed < key);
+            candidates
+                .extend(self.keys[start..].iter().take_while(|&&(filed, _)| filed == key).map(|&(_, n)| n));
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        for number in candidates {
+            if let Some((candidate, frequency)) = self.words.get(number as usize)
+                && **candidate != *word
+                && one_edit_apart(candidate, word)
+            {
+                found(candidate, *frequency);
+            }
+        }
+    }
+}
+
+/// The keys of a word: itself and each deletion of one of its letters, without repeats.
+#[derive(Default)]
+struct Keys {
+    keys: Vec<u32>,
+    spelled: Vec<u8>,
+}
+
+impl Keys {
+    fn of(&mut self, word: &str) -> &[u32] {
+        self.keys.clear();
+        self.keys.push(hash(word.as_bytes()));
+        for (start, letter) in word.char_indices() {
+            self.spelled.clear();
+            self.spelled.extend_from_slice(&word.as_bytes()[..start]);
+            self.spelled.extend_from_slice(&word.as_bytes()[start + letter.len_utf8()..]);
+            self.keys.push(hash(&self.spelled));
+        }
+        self.keys.sort_unstable();
+        self.keys.dedup();
+        &self.keys
+    }
+}
+
+fn hash(bytes: &[u8]) -> u32 {
+    let mut hasher = DefaultHasher::new();
+    hasher.write(bytes);
+    let hash = hasher.finish();
+    (hash ^ (hash >> 32)) as u32
+}
+
+/// Whether `a` becomes `b` with at most one edit: a letter added, removed or changed, or
+/// two neighbouring letters swapped.
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let (longer, shorter) = if a.len() >= b.len() { (&a, &b) } else { (&b, &a) };
+    let Some(at) = shorter.iter().zip(longer.iter()).position(|(x, y)| x != y) else {
+        return longer.len() - shorter.len() <= 1;
+    };
+    match longer.len() - shorter.len() {
+        0 => {
+            longer[at + 1..] == shorter[at + 1..]
+                || (at + 1 < longer.len()
+                    && longer[at] == shorter[at + 1]
+                    && longer[at + 1] == shorter[at]
+                    && longer[at + 2..] == shorter[at + 2..])
+        }
+        1 => longer[at + 1..] == shorter[at..],
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Keys, one_edit_apart};
+
+    #[test]
+    fn one_edit_is_an_insertion_a_deletion_a_change_or_a_swap() {
+        for (a, b) in
+            [("react", "reat"), ("react", "reactt"), ("react", "raect"), ("react", "rezct"), ("ab", "ba")]
+        {
+            assert!(one_edit_apart(a, b), "{a} {b}");
+            assert!(one_edit_apart(b, a), "{b} {a}");
+        }
+        for (a, b) in [("react", "rect!"), ("abc", "bcd"), ("react", "reacttt"), ("abcd", "badc"), ("é", "")]
+        {
+            assert_eq!(one_edit_apart(a, b), a == "é", "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn words_one_edit_apart_share_a_key() {
+        let shares = |a: &str, b: &str| {
+            let first = Keys::default().of(a).to_vec();
+            Keys::default().of(b).iter().any(|key| first.contains(key))
+        };
+        for (a, b) in
+            [("express", "expres"), ("express", "exprses"), ("express", "exprass"), ("lodash", "lodashh")]
+        {
+            assert!(shares(a, b), "{a} {b}");
+        }
+    }
+}
