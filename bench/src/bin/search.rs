@@ -315,7 +315,9 @@ fn over_http(
 ) -> anyhow::Result<(Percentiles, Percentiles, f64)> {
     let index_meta = settings.search_dir().join("meta.json");
     let (base, key) = serve_caravan(settings)?;
-    // The server's follower indexes the catalog; wait for it.
+    // The server's follower indexes the catalog; wait for it, and for the merge into one
+    // segment that follows a bulk commit (the reader's warmer then reads the merged
+    // segment's values): measure the settled index, not one that is merging.
     let http = agent();
     for _ in 0..600 {
         let mut response = http
@@ -323,15 +325,7 @@ fn over_http(
             .header("Authorization", &format!("Bearer {key}"))
             .call()?;
         let page: serde_json::Value = response.body_mut().read_json()?;
-        if page["total"].as_u64() == Some(catalog_size as u64) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    // A bulk commit is followed by a merge into one segment, whose values the reader's
-    // warmer then reads: measure once the index has settled, not while it merges.
-    for _ in 0..600 {
-        if segments(&index_meta) == Some(1) {
+        if page["total"].as_u64() == Some(catalog_size as u64) && segments(&index_meta) == Some(1) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

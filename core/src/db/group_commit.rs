@@ -5,10 +5,9 @@
 //! One committer thread takes the first queued unit of work, every unit queued behind it
 //! (up to [`MAX_BATCH`]), and runs them in one `BEGIN IMMEDIATE` transaction, each in a
 //! savepoint of its own (kept prepared, see `savepoint`): a unit that fails rolls back only
-//! itself. Callers are answered
-//! after `COMMIT` returned, so an answer still means "durable". Nothing waits to fill a
-//! batch: under light load a batch is one unit, under heavy load the units that queued
-//! while the previous batch committed.
+//! itself. Callers are answered after `COMMIT` returned, so an answer still means
+//! "durable". Nothing waits to fill a batch: under light load a batch is one unit, under
+//! heavy load the units that queued while the previous batch committed.
 //!
 //! PostgreSQL does not use this: it already coalesces the WAL flushes of concurrent
 //! commits, and one transaction shared by unrelated requests would hold their row locks

@@ -1,12 +1,15 @@
-//! Savepoints that cost no parsing: the one each unit of a group commit runs in, and none
-//! at all around a single statement on SQLite.
+//! Savepoints that cost no parsing: the one each unit of a group commit runs in and the
+//! one a write transaction opens inside another, and none at all around a single statement
+//! on SQLite.
 //!
 //! diesel's nested transactions send `SAVEPOINT` and `RELEASE` as text through
 //! `sqlite3_exec`, which parses and plans them anew every time. The group committer runs
 //! every unit in a savepoint, so that parsing came with every write; here the three
-//! statements are written out with static query ids and stay prepared.
+//! statements are written out with static query ids and stay prepared. Savepoints of the
+//! same name nest: `RELEASE` and `ROLLBACK TO` act on the innermost.
 
 use super::DbConnection;
+use super::transaction::as_sqlite;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sqlite::Sqlite;
 use diesel::{Connection, QueryResult, RunQueryDsl, SqliteConnection};
@@ -17,17 +20,17 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let DbConnection::Sqlite(sqlite) = connection else {
+    let Some(sqlite) = as_sqlite(connection) else {
         return connection.transaction(work);
     };
-    UnitStep::<SAVEPOINT>.execute(sqlite)?;
+    Step::<SAVEPOINT>.execute(sqlite)?;
     let outcome = work(connection);
     // The backend of a connection never changes; the else branch only satisfies the types.
-    let DbConnection::Sqlite(sqlite) = connection else {
+    let Some(sqlite) = as_sqlite(connection) else {
         return outcome;
     };
     let released = match outcome {
-        Ok(value) => UnitStep::<RELEASE>.execute(sqlite).map(|_| Ok(value)),
+        Ok(value) => Step::<RELEASE>.execute(sqlite).map(|_| Ok(value)),
         Err(error) => undo(sqlite).map(|()| Err(error)),
     };
     released.unwrap_or_else(|error| {
@@ -53,8 +56,8 @@ where
 }
 
 fn undo(sqlite: &mut SqliteConnection) -> QueryResult<()> {
-    UnitStep::<ROLLBACK_TO>.execute(sqlite)?;
-    UnitStep::<RELEASE>.execute(sqlite)?;
+    Step::<ROLLBACK_TO>.execute(sqlite)?;
+    Step::<RELEASE>.execute(sqlite)?;
     Ok(())
 }
 
@@ -62,28 +65,28 @@ const SAVEPOINT: u8 = 0;
 const RELEASE: u8 = 1;
 const ROLLBACK_TO: u8 = 2;
 
-/// One of the unit savepoint's statements; each `STEP` is its own type, so each has its
-/// own static query id and its own prepared statement.
+/// One of the savepoint's statements; each `STEP` is its own type, so each has its own
+/// static query id and its own prepared statement.
 #[derive(Debug, Clone, Copy)]
-struct UnitStep<const STEP: u8>;
+struct Step<const STEP: u8>;
 
-impl<const STEP: u8> QueryId for UnitStep<STEP> {
+impl<const STEP: u8> QueryId for Step<STEP> {
     type QueryId = Self;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<const STEP: u8> QueryFragment<Sqlite> for UnitStep<STEP> {
+impl<const STEP: u8> QueryFragment<Sqlite> for Step<STEP> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         out.push_sql(match STEP {
-            SAVEPOINT => "SAVEPOINT group_commit_unit",
-            RELEASE => "RELEASE group_commit_unit",
-            _ => "ROLLBACK TO group_commit_unit",
+            SAVEPOINT => "SAVEPOINT caravan_savepoint",
+            RELEASE => "RELEASE caravan_savepoint",
+            _ => "ROLLBACK TO caravan_savepoint",
         });
         Ok(())
     }
 }
 
-impl<const STEP: u8> RunQueryDsl<SqliteConnection> for UnitStep<STEP> {}
+impl<const STEP: u8> RunQueryDsl<SqliteConnection> for Step<STEP> {}
 
 #[cfg(test)]
 mod tests {
@@ -127,6 +130,17 @@ mod tests {
                 Err(DbError::Interrupted)
             });
             assert!(failed.is_err());
+            // A write transaction inside a unit is a savepoint of its own: its failure undoes
+            // only its writes.
+            in_savepoint(connection, |connection| {
+                insert(5)(connection)?;
+                let nested: Result<(), DbError> = super::super::write_transaction(connection, |connection| {
+                    insert(6)(connection)?;
+                    Err(DbError::Interrupted)
+                });
+                assert!(nested.is_err());
+                Ok::<_, DbError>(())
+            })?;
             Ok::<_, DbError>(())
         })?;
 
@@ -138,7 +152,7 @@ mod tests {
         let stored =
             diesel::sql_query("SELECT group_concat(id) AS ids FROM (SELECT id FROM runs ORDER BY id)")
                 .get_result::<Ids>(&mut *connection)?;
-        assert_eq!(stored.ids, "1,2,3");
+        assert_eq!(stored.ids, "1,2,3,5");
         assert_eq!(prepared.load(Ordering::Relaxed), 3, "SAVEPOINT, RELEASE and ROLLBACK TO, once each");
         Ok(())
     }

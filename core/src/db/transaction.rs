@@ -7,6 +7,7 @@
 //! transaction.
 
 use super::DbConnection;
+use super::savepoint::in_savepoint;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::{Connection, SqliteConnection};
 
@@ -21,7 +22,7 @@ where
     };
     // Inside a transaction already (a unit of a group commit): a savepoint of it.
     if AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth()?.is_some() {
-        return connection.transaction(work);
+        return in_savepoint(connection, work);
     }
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
     let outcome = work(connection);
@@ -44,7 +45,7 @@ where
     }
 }
 
-fn as_sqlite(connection: &mut DbConnection) -> Option<&mut SqliteConnection> {
+pub(super) fn as_sqlite(connection: &mut DbConnection) -> Option<&mut SqliteConnection> {
     match connection {
         DbConnection::Sqlite(sqlite) => Some(sqlite),
         DbConnection::Postgres(_) => None,
