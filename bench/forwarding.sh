@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Forwarding overhead of executions: authenticated, rate-limited, admitted, recorded
-# (a `running` row, then the end with its usage in one transaction, both durable) sync
-# executions through caravan to a trivial worker, against nginx `proxy_pass` of the same
-# worker protocol request to the same worker. Caravan and nginx are pinned to core 0 and
-# get one worker process each; wrk and the trivial worker share core 1. Rounds alternate.
+# Forwarding overhead of executions: authenticated, rate-limited, admitted, recorded (a
+# `running` row, then the end with its usage in one transaction whose flush makes both
+# durable before the answer) sync executions through caravan to a trivial worker, against
+# nginx `proxy_pass` of the same worker protocol request to the same worker. Caravan and
+# nginx are pinned to core 0 and get one worker process each; wrk and the trivial worker
+# share core 1. Rounds alternate.
 # Then the latency one client sees: caravan against calling the worker directly.
 #
 #   bench/forwarding.sh            # ROUNDS=5 DURATION=10s; DATABASE_URL=postgres://… for PostgreSQL
+#   CARAVAN_BIN=/tmp/caravan-old bench/forwarding.sh   # another build of caravan, to compare
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -21,7 +23,7 @@ CARAVAN_ADDR=127.0.0.1:18092
 TOKEN=forwarding-benchmark-worker-token
 
 cargo build --release -q -p caravan-gateway -p caravan-bench
-caravan=target/release/caravan
+caravan=${CARAVAN_BIN:-target/release/caravan}
 
 cat >"$bench_dir/plans.toml" <<'PLANS'
 [plans.bench]

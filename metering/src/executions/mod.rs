@@ -13,7 +13,7 @@ use crate::db::executions::{self, ExecutionRow};
 use crate::error::MeteringError;
 use admission::RunPlan;
 use caravan_core::Principal;
-use caravan_core::db::now;
+use caravan_core::db::{Durability, now};
 use caravan_core::id::ExecutionId;
 use caravan_core::plans::PlanCatalog;
 use caravan_worker::protocol::RunRequest;
@@ -125,16 +125,18 @@ pub async fn start(
     let inserted = row.clone();
     let recorded = dispatcher
         .database
-        .write(move |connection| match record::start(connection, &inserted) {
-            Ok(()) => Ok(None),
-            // Another request with the same key got there first: answer with its execution.
-            Err(error) => match &inserted.idempotency_key {
-                Some(key) => match executions::find_by_key(connection, &inserted.tenant_id, key)? {
-                    Some(existing) => existing_for(existing, &inserted.request_hash).map(Some),
+        .write_with(running_row_durability(&asked), move |connection| {
+            match record::start(connection, &inserted) {
+                Ok(()) => Ok(None),
+                // Another request with the same key got there first: answer with its execution.
+                Err(error) => match &inserted.idempotency_key {
+                    Some(key) => match executions::find_by_key(connection, &inserted.tenant_id, key)? {
+                        Some(existing) => existing_for(existing, &inserted.request_hash).map(Some),
+                        None => Err(error),
+                    },
                     None => Err(error),
                 },
-                None => Err(error),
-            },
+            }
         })
         .await?;
     if let Some(existing) = recorded {
@@ -153,6 +155,20 @@ pub async fn start(
     };
     let progress = dispatcher.spawn(row.clone(), request, lease);
     Ok(Started::New(Box::new(row), progress))
+}
+
+/// How soon the `running` row must be on disk. A sync run without an Idempotency-Key
+/// answers its caller only when it has ended, and its end is an immediate commit that
+/// carries the row to disk with it, so the row need not wait for a flush of its own: a
+/// crash before the end loses a run whose caller got no answer (listings could show it
+/// meanwhile). An async or streamed run has answered with its id by then, and an
+/// Idempotency-Key promises the same execution to a retry after a crash: their rows are on
+/// disk before the run is sent.
+fn running_row_durability(asked: &RunAsked) -> Durability {
+    match (asked.mode, &asked.idempotency_key) {
+        (Mode::Sync, None) => Durability::Delayed,
+        _ => Durability::Immediate,
+    }
 }
 
 /// The execution an Idempotency-Key named before, if it was asked the same way.
