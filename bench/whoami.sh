@@ -5,6 +5,7 @@
 # latency at half of caravan's peak, with wrk paced by half-load.lua.
 #
 #   bench/whoami.sh                  # 5 rounds of 10 s each
+#   CARAVAN_BIN=/tmp/caravan-old bench/whoami.sh   # another build of caravan, to compare
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -31,7 +32,7 @@ key="cvn_live_$(set +o pipefail; LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | hea
 
 BARE_LISTEN=$BARE_ADDR start_pinned target/release/bare-hello
 CARAVAN_LISTEN=$CARAVAN_ADDR CARAVAN_WORKERS=1 CARAVAN_DATA_DIR=$bench_dir CARAVAN_PLANS_FILE=$bench_dir/plans.toml \
-  CARAVAN_BOOTSTRAP_KEY=$key start_pinned target/release/caravan serve >/dev/null 2>"$bench_dir/caravan.log"
+  CARAVAN_BOOTSTRAP_KEY=$key start_pinned "${CARAVAN_BIN:-target/release/caravan}" serve >/dev/null 2>"$bench_dir/caravan.log"
 wait_for "http://$BARE_ADDR/healthz"
 wait_for -H "Authorization: Bearer $key" "http://$CARAVAN_ADDR/v1/whoami"
 

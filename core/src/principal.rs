@@ -4,11 +4,12 @@
 
 use crate::error::{ApiError, ErrorKind, Problematic};
 use crate::id::{ApiKeyId, MemberId, TenantId};
+use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::future::{Ready, ready};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use utoipa::ToSchema;
 
 /// What a key may do. `admin` on the operator tenant reaches every tenant; on any other
@@ -133,6 +134,8 @@ struct Shared {
     /// limiters.
     actor_ulid: u128,
     tenant_ulid: u128,
+    /// The caller's description of itself (`GET /v1/whoami`), serialized once.
+    description: OnceLock<Bytes>,
 }
 
 impl Principal {
@@ -142,12 +145,19 @@ impl Principal {
             Actor::Member(member) => member.ulid().0,
         };
         let tenant_ulid = details.tenant_id.ulid().0;
-        Self(Arc::new(Shared { details, actor_ulid, tenant_ulid }))
+        Self(Arc::new(Shared { details, actor_ulid, tenant_ulid, description: OnceLock::new() }))
     }
 
     /// `(key, tenant)` as 128-bit numbers: compact, allocation-free limiter keys.
     pub fn limiter_keys(&self) -> (u128, u128) {
         (self.0.actor_ulid, self.0.tenant_ulid)
+    }
+
+    /// The caller's description of itself, serialized by `serialize` on first use and kept:
+    /// a principal never changes, and one is shared by every request of its key until the
+    /// authentication cache loads the key anew.
+    pub fn description(&self, serialize: impl FnOnce(&PrincipalDetails) -> Bytes) -> Bytes {
+        self.0.description.get_or_init(|| serialize(&self.0.details)).clone()
     }
 }
 
