@@ -13,7 +13,7 @@ pub mod plans;
 pub mod principal;
 pub mod random_keys;
 pub mod request_id;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod utc;
 

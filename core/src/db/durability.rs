@@ -5,10 +5,10 @@
 //!
 //! Both backends keep one log written in order — SQLite's WAL file, PostgreSQL's WAL — and
 //! an immediate commit flushes the log up to its own end, so it makes every delayed commit
-//! before it durable too. A crash before that flush may lose a delayed commit, and only
-//! one: that is why delayed durability is for rows nobody has been told about yet, which a
-//! later immediate commit of the same work will carry to disk (a sync run's `running` row,
-//! whose end is written immediately before the caller hears anything).
+//! before it durable too. A crash before that flush may lose every delayed commit since
+//! the last one: that is why delayed durability is for rows nobody has been told about
+//! yet, which a later immediate commit of the same work will carry to disk (a sync run's
+//! `running` row, whose end is written immediately before the caller hears anything).
 //!
 //! SQLite's setting is `PRAGMA synchronous` of the connection, NORMAL for the delayed
 //! commit and FULL again right after it; PostgreSQL's is `synchronous_commit`, turned off
@@ -72,7 +72,8 @@ pub(super) fn delay_postgres_flush(connection: &mut DbConnection) -> QueryResult
 mod tests {
     use super::Durability::{Delayed, Immediate};
     use super::*;
-    use crate::db::{Database, DbError, DbTarget, PoolOptions};
+    use crate::db::{Database, DbError, PoolOptions};
+    use crate::testing::TestDatabase;
     use diesel::RunQueryDsl;
     use diesel::sql_types::Text;
 
@@ -83,19 +84,14 @@ mod tests {
         assert_eq!(Durability::of_all([Immediate].into_iter()), Immediate);
     }
 
-    /// On PostgreSQL when the suite runs there (the same variable as `testing`'s); the test
-    /// only reads settings, so it uses the server's database as it is.
+    /// On PostgreSQL when the suite runs there.
     #[actix_web::test]
     async fn a_delayed_write_commits_without_its_flush_and_the_next_write_flushes_again()
     -> Result<(), DbError> {
-        let dir = tempfile::tempdir().map_err(|_| DbError::Interrupted)?;
-        let target = match std::env::var("CARAVAN_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => DbTarget::Postgres(url),
-            _ => DbTarget::Sqlite(dir.path().join("durability.db")),
-        };
+        let test_database = TestDatabase::create();
         // One connection, so every step below sees the setting the one before left.
         let options = PoolOptions { max_connections: 1, ..PoolOptions::default() };
-        let database = Database::connect(target, &options)?;
+        let database = Database::connect(test_database.target(), &options)?;
 
         let delayed = database.write_with(Delayed, waits_for_flush).await?;
         let immediate = database.write(waits_for_flush).await?;
