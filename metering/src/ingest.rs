@@ -196,7 +196,7 @@ pub fn record(
         .collect();
     let fresh = metered.iter().zip(&new).filter(|(_, new)| **new).map(|(metered, _)| metered);
     let (cells, distinct) = rollup_cells(tenant, key, fresh);
-    rollups::add(connection, &cells)?;
+    rollups::add(connection, cells)?;
     rollups::add_distinct(connection, &distinct)?;
     Ok(new)
 }
@@ -267,6 +267,7 @@ pub fn rollup_cells<'a>(
                 quantity_micros: quantity,
                 max_micros: max,
                 readings,
+                shard: 0,
             }
         })
         .collect();

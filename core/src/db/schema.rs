@@ -131,7 +131,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_rollups (tenant_id, meter, granularity, bucket, capsule, api_key_id, group_key, unit_price) {
+    usage_rollups (tenant_id, meter, granularity, bucket, capsule, api_key_id, group_key, unit_price, shard) {
         tenant_id -> Text,
         meter -> Text,
         granularity -> Text,
@@ -143,6 +143,7 @@ diesel::table! {
         quantity_micros -> BigInt,
         max_micros -> BigInt,
         readings -> BigInt,
+        shard -> SmallInt,
     }
 }
 

@@ -1,6 +1,15 @@
 //! `usage_rollups` and `usage_distinct_values`: every meter's readings summed per hour and
 //! per calendar month, written in the transaction that accepts the events, so usage
 //! queries and period closes never scan the raw ledger.
+//!
+//! On PostgreSQL a cell is spread over up to [`POSTGRES_SHARDS`] rows, one per `shard`,
+//! and every reader sums them. Each thread adds to its own shard, picked at random when
+//! it first writes: concurrent transactions adding to the same cell (every execution of a
+//! capsule adds to its hour and month) run on different threads and rarely wait on one
+//! row lock, which each would hold until its commit is flushed. A transaction runs on one
+//! thread, so all its rows go to one shard, in key order: two transactions that meet on a
+//! shard lock its cells in the same order and cannot deadlock. SQLite serializes its
+//! writers anyway and keeps every cell in shard 0.
 
 use caravan_core::db::DbConnection;
 use caravan_core::db::schema::{usage_distinct_values, usage_rollups};
@@ -8,7 +17,7 @@ use caravan_core::id::TenantId;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::{BigInt, SmallInt, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 use diesel::upsert::excluded;
 
@@ -21,6 +30,14 @@ diesel::define_sql_function! {
 
 pub const HOUR: &str = "hour";
 pub const MONTH: &str = "month";
+
+/// How many rows a cell may be spread over on PostgreSQL.
+pub const POSTGRES_SHARDS: i16 = 16;
+
+thread_local! {
+    /// The shard this thread's PostgreSQL transactions add to.
+    static THREAD_SHARD: i16 = rand::random_range(0..POSTGRES_SHARDS);
+}
 
 /// One rollup cell: its key (tenant … unit price) and its figures.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -40,6 +57,9 @@ pub struct RollupRow {
     pub quantity_micros: i64,
     pub max_micros: i64,
     pub readings: i64,
+    /// Which of the cell's rows this is; readers sum a cell's shards. Rows about to be
+    /// added carry 0: [`add`] picks their shard.
+    pub shard: i16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Insertable)]
@@ -54,13 +74,25 @@ pub struct DistinctRow {
     pub value: String,
 }
 
-/// Adds `rows` to their cells (sum and readings add up, max keeps the larger). The rows
-/// must have distinct keys. Call it inside a write transaction.
-pub fn add(connection: &mut DbConnection, rows: &[RollupRow]) -> QueryResult<()> {
+/// Adds `rows` to their cells (sum and readings add up, max keeps the larger), in this
+/// thread's shard on PostgreSQL. The rows must have distinct keys. Call it inside a write
+/// transaction.
+pub fn add(connection: &mut DbConnection, rows: Vec<RollupRow>) -> QueryResult<()> {
+    let shard = match connection {
+        DbConnection::Sqlite(_) => 0,
+        DbConnection::Postgres(_) => THREAD_SHARD.with(|shard| *shard),
+    };
+    add_to_shard(connection, rows, shard)
+}
+
+/// Adds `rows` to their cells' row `shard`.
+fn add_to_shard(connection: &mut DbConnection, mut rows: Vec<RollupRow>, shard: i16) -> QueryResult<()> {
+    for row in &mut rows {
+        row.shard = shard;
+    }
     match connection {
-        // One statement per row, which stays prepared: in one transaction that is cheap.
         DbConnection::Sqlite(sqlite) => {
-            for row in rows {
+            for row in &rows {
                 AddToCellSqlite(row).execute(sqlite)?;
             }
         }
@@ -77,6 +109,7 @@ pub fn add(connection: &mut DbConnection, rows: &[RollupRow]) -> QueryResult<()>
                         usage_rollups::api_key_id,
                         usage_rollups::group_key,
                         usage_rollups::unit_price,
+                        usage_rollups::shard,
                     ))
                     .do_update()
                     .set((
@@ -110,7 +143,7 @@ impl QueryFragment<Sqlite> for AddToCellSqlite<'_> {
         let row = self.0;
         out.push_sql(
             "INSERT INTO usage_rollups (tenant_id, meter, granularity, bucket, capsule, api_key_id, \
-             group_key, unit_price, quantity_micros, max_micros, readings) VALUES (",
+             group_key, unit_price, quantity_micros, max_micros, readings, shard) VALUES (",
         );
         out.push_bind_param::<Text, _>(&row.tenant_id)?;
         for text in [&row.meter, &row.granularity] {
@@ -127,9 +160,11 @@ impl QueryFragment<Sqlite> for AddToCellSqlite<'_> {
             out.push_sql(", ");
             out.push_bind_param::<BigInt, _>(figure)?;
         }
+        out.push_sql(", ");
+        out.push_bind_param::<SmallInt, _>(&row.shard)?;
         out.push_sql(
             ") ON CONFLICT (tenant_id, meter, granularity, bucket, capsule, api_key_id, group_key, \
-             unit_price) DO UPDATE SET quantity_micros = quantity_micros + excluded.quantity_micros, \
+             unit_price, shard) DO UPDATE SET quantity_micros = quantity_micros + excluded.quantity_micros, \
              readings = readings + excluded.readings, max_micros = max(max_micros, excluded.max_micros)",
         );
         Ok(())
@@ -237,4 +272,118 @@ pub fn monthly_total(
         .filter(usage_rollups::bucket.eq(bucket))
         .load(connection)?;
     Ok(cells.iter().fold(0_i64, |total, cell| total.saturating_add(*cell)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::summarize;
+    use crate::domain::meter::MeterCatalog;
+    use caravan_core::db::{Database, PoolOptions, write_transaction};
+    use caravan_core::money::Decimal;
+    use caravan_core::testing::TestDatabase;
+    use chrono::NaiveDate;
+
+    fn month() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 1).and_then(|day| day.and_hms_opt(0, 0, 0)).expect("date")
+    }
+
+    fn executions_cell(tenant: &TenantId, quantity_micros: i64) -> RollupRow {
+        RollupRow {
+            tenant_id: tenant.clone(),
+            meter: "executions".to_owned(),
+            granularity: MONTH.to_owned(),
+            bucket: month(),
+            capsule: "acme/echo".to_owned(),
+            api_key_id: String::new(),
+            group_key: String::new(),
+            unit_price: String::new(),
+            quantity_micros,
+            max_micros: quantity_micros,
+            readings: 1,
+            shard: 0,
+        }
+    }
+
+    /// A migrated database and its pool, whose connections wait for a busy SQLite file.
+    fn migrated() -> (TestDatabase, Database) {
+        let test_database = TestDatabase::create();
+        let database = Database::connect(test_database.target(), &PoolOptions::default()).expect("connect");
+        database.migrate().expect("migrate");
+        (test_database, database)
+    }
+
+    /// On PostgreSQL when the suite runs there.
+    #[test]
+    fn a_cell_spread_over_shards_reads_as_their_sum() {
+        let (_test_database, database) = migrated();
+        let mut connection = database.connection().expect("connection");
+        let tenant = TenantId::new();
+        for (quantity, shard) in [(2_000_000, 3), (5_000_000, 7), (1_000_000, 3)] {
+            write_transaction(&mut connection, |connection| {
+                add_to_shard(connection, vec![executions_cell(&tenant, quantity)], shard)
+            })
+            .expect("add to a shard");
+        }
+        write_transaction(&mut connection, |connection| {
+            add(connection, vec![executions_cell(&tenant, 4_000_000)])
+        })
+        .expect("add to this thread's shard");
+
+        let cells = monthly(&mut connection, Some(&tenant), month()).expect("monthly cells");
+        let mut shards: Vec<i16> = cells.iter().map(|cell| cell.shard).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        assert!(shards.contains(&3) && shards.contains(&7), "the cell lies in several rows: {shards:?}");
+        assert_eq!(
+            monthly_total(&mut connection, &tenant, "executions", month()).expect("total"),
+            12_000_000
+        );
+        let meters = MeterCatalog::new(&[]).expect("meters");
+        let usage = summarize(&meters, &cells);
+        assert_eq!(usage[&tenant].meters["executions"], Decimal::from(12));
+    }
+
+    /// PostgreSQL only: SQLite lets one transaction write at a time whatever the rows.
+    #[test]
+    fn a_transaction_adding_to_another_shard_of_a_cell_does_not_wait_for_the_first() {
+        let (_test_database, database) = migrated();
+        let mut first = database.connection().expect("connection");
+        let mut second = database.connection().expect("connection");
+        if matches!(*first, DbConnection::Sqlite(_)) {
+            return;
+        }
+        let tenant = TenantId::new();
+        let begin = |connection: &mut DbConnection| {
+            use diesel::connection::SimpleConnection;
+            match connection {
+                DbConnection::Postgres(postgres) => {
+                    postgres.batch_execute("BEGIN; SET LOCAL lock_timeout = '2s'").expect("begin")
+                }
+                DbConnection::Sqlite(_) => unreachable!("checked above"),
+            }
+        };
+        let end = |connection: &mut DbConnection, how: &str| {
+            use diesel::connection::SimpleConnection;
+            if let DbConnection::Postgres(postgres) = connection {
+                postgres.batch_execute(how).expect("end the transaction");
+            }
+        };
+        begin(&mut first);
+        add_to_shard(&mut first, vec![executions_cell(&tenant, 1_000_000)], 1).expect("first add");
+
+        begin(&mut second);
+        add_to_shard(&mut second, vec![executions_cell(&tenant, 1_000_000)], 2)
+            .expect("another shard of the cell is not locked by the open transaction");
+        end(&mut second, "ROLLBACK");
+
+        begin(&mut second);
+        let same_shard = add_to_shard(&mut second, vec![executions_cell(&tenant, 1_000_000)], 1);
+        assert!(
+            same_shard.is_err(),
+            "the same shard waits for the open transaction, here until lock_timeout"
+        );
+        end(&mut second, "ROLLBACK");
+        end(&mut first, "COMMIT");
+    }
 }
