@@ -91,6 +91,7 @@ fn add_to_shard(connection: &mut DbConnection, mut rows: Vec<RollupRow>, shard: 
         row.shard = shard;
     }
     match connection {
+        // One statement per row, which stays prepared: in one transaction that is cheap.
         DbConnection::Sqlite(sqlite) => {
             for row in &rows {
                 AddToCellSqlite(row).execute(sqlite)?;
@@ -283,6 +284,7 @@ mod tests {
     use caravan_core::money::Decimal;
     use caravan_core::testing::TestDatabase;
     use chrono::NaiveDate;
+    use diesel::connection::SimpleConnection;
 
     fn month() -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 11, 1).and_then(|day| day.and_hms_opt(0, 0, 0)).expect("date")
@@ -355,19 +357,10 @@ mod tests {
         }
         let tenant = TenantId::new();
         let begin = |connection: &mut DbConnection| {
-            use diesel::connection::SimpleConnection;
-            match connection {
-                DbConnection::Postgres(postgres) => {
-                    postgres.batch_execute("BEGIN; SET LOCAL lock_timeout = '2s'").expect("begin")
-                }
-                DbConnection::Sqlite(_) => unreachable!("checked above"),
-            }
+            connection.batch_execute("BEGIN; SET LOCAL lock_timeout = '2s'").expect("begin")
         };
         let end = |connection: &mut DbConnection, how: &str| {
-            use diesel::connection::SimpleConnection;
-            if let DbConnection::Postgres(postgres) = connection {
-                postgres.batch_execute(how).expect("end the transaction");
-            }
+            connection.batch_execute(how).expect("end the transaction")
         };
         begin(&mut first);
         add_to_shard(&mut first, vec![executions_cell(&tenant, 1_000_000)], 1).expect("first add");
