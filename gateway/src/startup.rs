@@ -133,8 +133,12 @@ impl Application {
                     web::scope("/v1")
                         .wrap(middleware::Admission::new(app_key_store.clone(), limits.clone()))
                         .configure(caravan_portal_api::configure)
-                        .configure(caravan_registry::configure)
-                        .configure(caravan_metering::configure),
+                        // Metering before the registry: each resource with a `{…}` segment
+                        // tried before the matching one runs its regex on the path, and the
+                        // registry has thirteen under `/capsules/` that a run
+                        // (`/capsules/{publisher}/{name}/executions`) would pass first.
+                        .configure(caravan_metering::configure)
+                        .configure(caravan_registry::configure),
                 )
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
                 .default_service(web::to(error::route_not_found))

@@ -3,7 +3,7 @@
 //! changes need `registry:yank`, a key whose capsule patterns cover the capsule, and the
 //! owning tenant (the operator's admin may also revoke any version, for security).
 
-use crate::db::capsules::{self, CapsuleRow, VersionRow};
+use crate::db::capsules::{self, CapsuleRow, RunnableVersion, VersionRow};
 use crate::error::RegistryError;
 use crate::publish::append_audit;
 use crate::views::VersionStatus;
@@ -81,11 +81,11 @@ pub fn resolve_for_run(
     connection: &mut DbConnection,
     name: &str,
     requirement: &str,
-) -> Result<VersionRow, RegistryError> {
+) -> Result<RunnableVersion, RegistryError> {
     let parsed = parse_requirement(requirement)?;
     // Runs are the hot path: the capsule's row is read only to tell "no such capsule" from
     // "no version" when there are no versions.
-    let versions = capsules::versions(connection, name)?;
+    let versions = capsules::runnable_versions(connection, name)?;
     if versions.is_empty() && capsules::find(connection, name)?.is_none() {
         return Err(RegistryError::CapsuleNotFound(name.to_owned()));
     }
@@ -117,16 +117,42 @@ pub fn newest_active(versions: &[VersionRow]) -> Option<&VersionRow> {
     newest_matching(versions, VersionStatus::Active, |version| version.pre.is_empty())
 }
 
+/// A version as resolution sees it: its number and its standing.
+trait Resolvable {
+    fn number(&self) -> &str;
+    fn standing(&self) -> VersionStatus;
+}
+
+impl Resolvable for VersionRow {
+    fn number(&self) -> &str {
+        &self.version
+    }
+
+    fn standing(&self) -> VersionStatus {
+        self.status()
+    }
+}
+
+impl Resolvable for RunnableVersion {
+    fn number(&self) -> &str {
+        &self.version
+    }
+
+    fn standing(&self) -> VersionStatus {
+        VersionStatus::of(self.revoked_at, self.yanked_at)
+    }
+}
+
 /// The highest version of `status` that `matches` accepts.
-fn newest_matching(
-    versions: &[VersionRow],
+fn newest_matching<V: Resolvable>(
+    versions: &[V],
     status: VersionStatus,
     matches: impl Fn(&semver::Version) -> bool,
-) -> Option<&VersionRow> {
+) -> Option<&V> {
     versions
         .iter()
-        .filter(|row| row.status() == status)
-        .filter_map(|row| semver::Version::parse(&row.version).ok().map(|parsed| (parsed, row)))
+        .filter(|row| row.standing() == status)
+        .filter_map(|row| semver::Version::parse(row.number()).ok().map(|parsed| (parsed, row)))
         .filter(|(parsed, _)| matches(parsed))
         .max_by(|(left, _), (right, _)| left.cmp(right))
         .map(|(_, row)| row)

@@ -2,7 +2,7 @@
 
 use crate::db::capsules::{CapsuleRow, VersionRow};
 use crate::policy::AdmissionCheck;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -98,15 +98,22 @@ pub struct VersionView {
     pub sbom_url: Option<String>,
 }
 
+impl VersionStatus {
+    /// A version's standing from its marks: a revocation outranks a yank.
+    pub fn of(revoked_at: Option<NaiveDateTime>, yanked_at: Option<NaiveDateTime>) -> Self {
+        if revoked_at.is_some() {
+            Self::Revoked
+        } else if yanked_at.is_some() {
+            Self::Yanked
+        } else {
+            Self::Active
+        }
+    }
+}
+
 impl VersionRow {
     pub fn status(&self) -> VersionStatus {
-        if self.revoked_at.is_some() {
-            VersionStatus::Revoked
-        } else if self.yanked_at.is_some() {
-            VersionStatus::Yanked
-        } else {
-            VersionStatus::Active
-        }
+        VersionStatus::of(self.revoked_at, self.yanked_at)
     }
 }
 

@@ -15,7 +15,7 @@ use caravan_core::db::DbConnection;
 use caravan_core::money::Decimal;
 use caravan_core::plans::PlanCatalog;
 use caravan_core::{Principal, Scope};
-use caravan_registry::db::capsules::VersionRow;
+use caravan_registry::db::capsules::{self, RunnableVersion};
 use caravan_registry::db::signers;
 use caravan_registry::service;
 use chrono::NaiveDateTime;
@@ -33,7 +33,7 @@ const MAX_CACHED_TERMS: usize = 4096;
 /// Everything a run needs from the registry.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
-    pub version: VersionRow,
+    pub version: RunnableVersion,
     pub public_key_pem: String,
     pub tier: String,
     pub timeout_ms: u64,
@@ -77,20 +77,25 @@ pub struct RunTermsCache {
 }
 
 impl RunTermsCache {
-    /// The terms of the version with this digest and manifest.
-    fn terms_of(&self, digest: &str, manifest: &str) -> Arc<RunTerms> {
+    /// The terms of the version with this digest; its manifest is read only when they are
+    /// not known yet.
+    fn terms_of<E>(
+        &self,
+        digest: &str,
+        manifest: impl FnOnce() -> Result<String, E>,
+    ) -> Result<Arc<RunTerms>, E> {
         let cached = self.by_digest.lock().ok().and_then(|terms| terms.get(digest).cloned());
         if let Some(terms) = cached {
-            return terms;
+            return Ok(terms);
         }
-        let terms = Arc::new(RunTerms::read(manifest));
+        let terms = Arc::new(RunTerms::read(&manifest()?));
         if let Ok(mut by_digest) = self.by_digest.lock() {
             if by_digest.len() >= MAX_CACHED_TERMS {
                 by_digest.clear();
             }
             by_digest.insert(digest.to_owned(), Arc::clone(&terms));
         }
-        terms
+        Ok(terms)
     }
 }
 
@@ -105,7 +110,7 @@ pub fn admit(
 ) -> Result<RunPlan, MeteringError> {
     principal.require(Scope::ExecutionsRun)?;
     let version = service::resolve_for_run(connection, &asked.capsule, &asked.requirement)?;
-    let terms = terms.terms_of(&version.digest, &version.manifest);
+    let terms = terms.terms_of(&version.digest, || capsules::manifest(connection, &version.id))?;
     match &terms.validator {
         Some(Ok(validator)) => check_input(validator, &asked.input)?,
         // The schema compiled at publish time; one that no longer does refuses every input.
@@ -157,6 +162,7 @@ fn check_input(validator: &jsonschema::Validator, input: &Value) -> Result<(), M
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::convert::Infallible;
 
     #[test]
     fn every_failing_path_is_named() {
@@ -179,9 +185,13 @@ mod tests {
             "pricing": { "currency": "USD", "per_execution": "0.002" } })
         .to_string();
 
-        let first = cache.terms_of("sha256:a", &manifest);
-        let again = cache.terms_of("sha256:a", &manifest);
-        let broken = cache.terms_of("sha256:b", &json!({ "input_schema": { "type": 12 } }).to_string());
+        let read = |manifest: String| move || Ok::<_, Infallible>(manifest);
+
+        let first = cache.terms_of("sha256:a", read(manifest.clone())).expect("read");
+        let again = cache.terms_of("sha256:a", || Err("the manifest is not read again")).expect("cached");
+        let broken = cache
+            .terms_of("sha256:b", read(json!({ "input_schema": { "type": 12 } }).to_string()))
+            .expect("read");
 
         assert!(Arc::ptr_eq(&first, &again), "read once per digest");
         assert_eq!(first.timeout_ms, 5000);

@@ -46,6 +46,23 @@ pub struct VersionRow {
     pub deprecated_message: Option<String>,
 }
 
+/// What running a version needs of it. A run reads these few columns of each version of
+/// its capsule, not whole rows: the readme, the manifest and the admission report are most
+/// of a row's bytes, and reading them was most of a run's admission.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = capsule_versions)]
+pub struct RunnableVersion {
+    pub id: CapsuleVersionId,
+    pub version: String,
+    pub tier: String,
+    pub digest: String,
+    pub signature: String,
+    pub signer_key_id: PublisherKeyId,
+    pub yanked_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_reason: Option<String>,
+}
+
 pub fn find(connection: &mut DbConnection, name: &str) -> QueryResult<Option<CapsuleRow>> {
     capsules::table.find(name).select(CapsuleRow::as_select()).first(connection).optional()
 }
@@ -105,6 +122,19 @@ pub fn versions(connection: &mut DbConnection, capsule: &str) -> QueryResult<Vec
         .then_order_by(capsule_versions::id.asc())
         .select(VersionRow::as_select())
         .load(connection)
+}
+
+/// Every version of a capsule as a run sees it, in no particular order.
+pub fn runnable_versions(connection: &mut DbConnection, capsule: &str) -> QueryResult<Vec<RunnableVersion>> {
+    capsule_versions::table
+        .filter(capsule_versions::capsule_name.eq(capsule))
+        .select(RunnableVersion::as_select())
+        .load(connection)
+}
+
+/// A version's manifest (JSON).
+pub fn manifest(connection: &mut DbConnection, version: &CapsuleVersionId) -> QueryResult<String> {
+    capsule_versions::table.find(version).select(capsule_versions::manifest).first(connection)
 }
 
 /// Every version of every capsule the tenant publishes, by capsule, oldest first.
