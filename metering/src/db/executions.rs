@@ -3,6 +3,7 @@
 use caravan_core::db::DbConnection;
 use caravan_core::db::schema::executions;
 use caravan_core::id::{ApiKeyId, ExecutionId, TenantId};
+use caravan_core::on_backend;
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::prelude::*;
@@ -58,12 +59,7 @@ pub struct Finish {
 }
 
 pub fn insert(connection: &mut DbConnection, row: &ExecutionRow) -> QueryResult<()> {
-    let insert = InsertExecution(row);
-    match connection {
-        DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-        DbConnection::Postgres(postgres) => insert.execute(postgres)?,
-    };
-    Ok(())
+    on_backend!(connection, |concrete| InsertExecution(row).execute(concrete)).map(drop)
 }
 
 /// [`insert`]'s INSERT, written out: every run inserts one, and diesel's own insert of 24
@@ -171,10 +167,7 @@ impl ExecutionRow {
 /// Records the end of a run that is still `running`; false when it had ended already.
 pub fn finish(connection: &mut DbConnection, id: &ExecutionId, finish: &Finish) -> QueryResult<bool> {
     let update = FinishRunning { id, finish };
-    let updated = match connection {
-        DbConnection::Sqlite(sqlite) => update.execute(sqlite)?,
-        DbConnection::Postgres(postgres) => update.execute(postgres)?,
-    };
+    let updated = on_backend!(connection, |concrete| update.execute(concrete))?;
     Ok(updated == 1)
 }
 
