@@ -15,18 +15,11 @@ use caravan_core::db::DbConnection;
 use caravan_core::db::schema::{usage_distinct_values, usage_rollups};
 use caravan_core::id::TenantId;
 use chrono::NaiveDateTime;
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, SmallInt, Text, Timestamp};
+use diesel::sql_types::{Array, BigInt, SmallInt, Text, Timestamp};
 use diesel::sqlite::Sqlite;
-use diesel::upsert::excluded;
-
-// The larger of two values on PostgreSQL. A function, not an SQL literal: a literal makes
-// diesel prepare the statement anew on every call.
-diesel::define_sql_function! {
-    #[sql_name = "greatest"]
-    fn larger(left: BigInt, right: BigInt) -> BigInt;
-}
 
 pub const HOUR: &str = "hour";
 pub const MONTH: &str = "month";
@@ -98,31 +91,7 @@ fn add_to_shard(connection: &mut DbConnection, mut rows: Vec<RollupRow>, shard: 
             }
         }
         DbConnection::Postgres(postgres) => {
-            for chunk in rows.chunks(500) {
-                diesel::insert_into(usage_rollups::table)
-                    .values(chunk)
-                    .on_conflict((
-                        usage_rollups::tenant_id,
-                        usage_rollups::meter,
-                        usage_rollups::granularity,
-                        usage_rollups::bucket,
-                        usage_rollups::capsule,
-                        usage_rollups::api_key_id,
-                        usage_rollups::group_key,
-                        usage_rollups::unit_price,
-                        usage_rollups::shard,
-                    ))
-                    .do_update()
-                    .set((
-                        usage_rollups::quantity_micros
-                            .eq(usage_rollups::quantity_micros + excluded(usage_rollups::quantity_micros)),
-                        usage_rollups::readings
-                            .eq(usage_rollups::readings + excluded(usage_rollups::readings)),
-                        usage_rollups::max_micros
-                            .eq(larger(usage_rollups::max_micros, excluded(usage_rollups::max_micros))),
-                    ))
-                    .execute(postgres)?;
-            }
+            AddToCellsPostgres::of(&rows).execute(postgres)?;
         }
     }
     Ok(())
@@ -173,6 +142,87 @@ impl QueryFragment<Sqlite> for AddToCellSqlite<'_> {
 }
 
 impl RunQueryDsl<SqliteConnection> for AddToCellSqlite<'_> {}
+
+/// The upsert of any number of rows on PostgreSQL as one statement whose text does not
+/// depend on how many rows there are, so it stays prepared: each column goes in as one
+/// array, and the server unnests the arrays into rows (in order, so in key order). diesel's
+/// own multi-row upsert was parsed and planned anew at every execution's end.
+#[derive(Debug)]
+struct AddToCellsPostgres<'a> {
+    tenant_ids: Vec<&'a str>,
+    meters: Vec<&'a str>,
+    granularities: Vec<&'a str>,
+    buckets: Vec<NaiveDateTime>,
+    capsules: Vec<&'a str>,
+    api_key_ids: Vec<&'a str>,
+    group_keys: Vec<&'a str>,
+    unit_prices: Vec<&'a str>,
+    quantities: Vec<i64>,
+    maxima: Vec<i64>,
+    readings: Vec<i64>,
+    shards: Vec<i16>,
+}
+
+impl<'a> AddToCellsPostgres<'a> {
+    fn of(rows: &'a [RollupRow]) -> Self {
+        let text = |column: fn(&'a RollupRow) -> &'a str| rows.iter().map(column).collect::<Vec<_>>();
+        Self {
+            tenant_ids: text(|row| row.tenant_id.as_str()),
+            meters: text(|row| &row.meter),
+            granularities: text(|row| &row.granularity),
+            buckets: rows.iter().map(|row| row.bucket).collect(),
+            capsules: text(|row| &row.capsule),
+            api_key_ids: text(|row| &row.api_key_id),
+            group_keys: text(|row| &row.group_key),
+            unit_prices: text(|row| &row.unit_price),
+            quantities: rows.iter().map(|row| row.quantity_micros).collect(),
+            maxima: rows.iter().map(|row| row.max_micros).collect(),
+            readings: rows.iter().map(|row| row.readings).collect(),
+            shards: rows.iter().map(|row| row.shard).collect(),
+        }
+    }
+}
+
+impl QueryId for AddToCellsPostgres<'_> {
+    type QueryId = AddToCellsPostgres<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for AddToCellsPostgres<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO usage_rollups (tenant_id, meter, granularity, bucket, capsule, api_key_id, \
+             group_key, unit_price, quantity_micros, max_micros, readings, shard) SELECT * FROM UNNEST(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.tenant_ids)?;
+        for texts in [&self.meters, &self.granularities] {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(texts)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.buckets)?;
+        for texts in [&self.capsules, &self.api_key_ids, &self.group_keys, &self.unit_prices] {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(texts)?;
+        }
+        for figures in [&self.quantities, &self.maxima, &self.readings] {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<BigInt>, _>(figures)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Array<SmallInt>, _>(&self.shards)?;
+        out.push_sql(
+            ") ON CONFLICT (tenant_id, meter, granularity, bucket, capsule, api_key_id, group_key, \
+             unit_price, shard) DO UPDATE SET \
+             quantity_micros = usage_rollups.quantity_micros + excluded.quantity_micros, \
+             readings = usage_rollups.readings + excluded.readings, \
+             max_micros = greatest(usage_rollups.max_micros, excluded.max_micros)",
+        );
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<PgConnection> for AddToCellsPostgres<'_> {}
 
 /// Records values for `unique_count` meters; values seen before in the same cell are
 /// ignored.
@@ -284,7 +334,9 @@ mod tests {
     use caravan_core::money::Decimal;
     use caravan_core::testing::TestDatabase;
     use chrono::NaiveDate;
-    use diesel::connection::SimpleConnection;
+    use diesel::connection::{InstrumentationEvent, SimpleConnection};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn month() -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 11, 1).and_then(|day| day.and_hms_opt(0, 0, 0)).expect("date")
@@ -344,6 +396,52 @@ mod tests {
         let meters = MeterCatalog::new(&[]).expect("meters");
         let usage = summarize(&meters, &cells);
         assert_eq!(usage[&tenant].meters["executions"], Decimal::from(12));
+    }
+
+    /// On PostgreSQL when the suite runs there.
+    #[test]
+    fn the_upsert_is_prepared_once_whatever_the_number_of_rows() {
+        let (_test_database, database) = migrated();
+        let mut connection = database.connection().expect("connection");
+        let prepared = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&prepared);
+        let count_upserts = move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event
+                && sql.contains("INSERT INTO usage_rollups")
+            {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        match &mut *connection {
+            DbConnection::Sqlite(sqlite) => sqlite.set_instrumentation(count_upserts),
+            DbConnection::Postgres(postgres) => postgres.set_instrumentation(count_upserts),
+        }
+        let tenant = TenantId::new();
+        let cells = |count: usize| -> Vec<RollupRow> {
+            (0..count)
+                .map(|n| RollupRow {
+                    capsule: format!("acme/capsule-{n}"),
+                    ..executions_cell(&tenant, 1_000_000)
+                })
+                .collect()
+        };
+
+        for rows in [cells(3), cells(10), cells(1)] {
+            write_transaction(&mut connection, |connection| add(connection, rows)).expect("add");
+        }
+
+        assert_eq!(prepared.load(Ordering::Relaxed), 1, "prepared once, then reused for any number of rows");
+        let cells = monthly(&mut connection, Some(&tenant), month()).expect("monthly cells");
+        let first: i64 = cells
+            .iter()
+            .filter(|cell| cell.capsule == "acme/capsule-0")
+            .map(|cell| cell.quantity_micros)
+            .sum();
+        assert_eq!(first, 3_000_000, "a cell added to three times");
+        assert_eq!(
+            monthly_total(&mut connection, &tenant, "executions", month()).expect("total"),
+            14_000_000
+        );
     }
 
     /// PostgreSQL only: SQLite lets one transaction write at a time whatever the rows.
