@@ -80,6 +80,10 @@ pub fn add(connection: &mut DbConnection, rows: Vec<RollupRow>) -> QueryResult<(
 
 /// Adds `rows` to their cells' row `shard`.
 fn add_to_shard(connection: &mut DbConnection, mut rows: Vec<RollupRow>, shard: i16) -> QueryResult<()> {
+    // Nothing to send: on PostgreSQL, empty arrays would still cost a round trip.
+    if rows.is_empty() {
+        return Ok(());
+    }
     for row in &mut rows {
         row.shard = shard;
     }
@@ -332,6 +336,7 @@ mod tests {
     use crate::domain::meter::MeterCatalog;
     use caravan_core::db::{Database, PoolOptions, write_transaction};
     use caravan_core::money::Decimal;
+    use caravan_core::on_backend;
     use caravan_core::testing::TestDatabase;
     use chrono::NaiveDate;
     use diesel::connection::{InstrumentationEvent, SimpleConnection};
@@ -412,10 +417,7 @@ mod tests {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         };
-        match &mut *connection {
-            DbConnection::Sqlite(sqlite) => sqlite.set_instrumentation(count_upserts),
-            DbConnection::Postgres(postgres) => postgres.set_instrumentation(count_upserts),
-        }
+        on_backend!(&mut *connection, |concrete| concrete.set_instrumentation(count_upserts));
         let tenant = TenantId::new();
         let cells = |count: usize| -> Vec<RollupRow> {
             (0..count)
