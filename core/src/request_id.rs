@@ -2,12 +2,16 @@
 //! otherwise. Echoed in the response and carried by the request's tracing span, so a
 //! client's report leads straight to the log lines.
 
-use crate::id::RequestId;
+use crate::id::Ulid;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 use std::future::{Ready, ready};
+use ulid::ULID_LEN;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+const REQUEST_ID_PREFIX: &[u8] = b"req_";
+const REQUEST_ID_LEN: usize = REQUEST_ID_PREFIX.len() + ULID_LEN;
 
 /// The id of the request being served, available to handlers through extensions.
 #[derive(Debug, Clone)]
@@ -19,12 +23,20 @@ impl RequestIdentity {
         let given = headers.get(X_REQUEST_ID).filter(|value| is_acceptable(value.as_bytes()));
         match given {
             Some(id) => Self(id.clone()),
-            // A ULID is ASCII and always a valid header value; the fallback is unreachable.
-            None => Self(
-                HeaderValue::from_str(RequestId::new().as_str())
-                    .unwrap_or(HeaderValue::from_static("req_unknown")),
-            ),
+            None => Self::fresh(),
         }
+    }
+
+    /// A new `req_…` id, encoded on the stack and copied once into the header value.
+    fn fresh() -> Self {
+        let mut id = [0; REQUEST_ID_LEN];
+        let (prefix, encoded) = id.split_at_mut(REQUEST_ID_PREFIX.len());
+        prefix.copy_from_slice(REQUEST_ID_PREFIX);
+        if let Ok(encoded) = <&mut [u8; ULID_LEN]>::try_from(encoded) {
+            Ulid::new().array_to_str(encoded);
+        }
+        // A ULID is ASCII and always a valid header value; the fallback is unreachable.
+        Self(HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("req_unknown")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -53,7 +65,27 @@ fn is_acceptable(value: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_acceptable;
+    use super::{RequestIdentity, X_REQUEST_ID, is_acceptable};
+    use crate::id::RequestId;
+    use actix_web::http::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn a_request_without_an_id_gets_a_fresh_request_id() {
+        let first = RequestIdentity::of(&HeaderMap::new());
+        let second = RequestIdentity::of(&HeaderMap::new());
+        assert_eq!(RequestId::parse(first.as_str()).map(|id| id.as_str().to_owned()), Ok(first.as_str().to_owned()));
+        assert!(RequestId::parse(second.as_str()).is_ok());
+        assert_ne!(first.as_str(), second.as_str());
+    }
+
+    #[test]
+    fn the_callers_id_is_kept_when_acceptable() {
+        let mut headers = HeaderMap::new();
+        headers.insert(X_REQUEST_ID, HeaderValue::from_static("trace-42"));
+        assert_eq!(RequestIdentity::of(&headers).as_str(), "trace-42");
+        headers.insert(X_REQUEST_ID, HeaderValue::from_static("two words"));
+        assert!(RequestIdentity::of(&headers).as_str().starts_with("req_"));
+    }
 
     #[test]
     fn accepts_common_trace_ids_and_refuses_the_rest() {

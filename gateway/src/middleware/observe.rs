@@ -6,44 +6,140 @@
 //! `caravan::access`). The per-request tracing span, which makes every log line inside a
 //! handler carry the request id, is opened only when debug logging is on: at `info` it
 //! would cost a tenth of the server's throughput on small requests.
+//!
+//! Written out as a [`Transform`] rather than with `from_fn`: it runs on every request,
+//! and `from_fn` boxes the rest of the chain's future and looks the metrics up in the app
+//! data each time.
 
 use crate::metrics::HttpMetrics;
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{Error, HttpMessage, web};
 use caravan_core::ErrorCause;
 use caravan_core::request_id::{RequestIdentity, X_REQUEST_ID};
+use futures_util::future::{Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
-use tracing::Instrument;
 
-pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let identity = RequestIdentity::of(req.headers());
-    let method = req.method().clone();
-    let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
-    if let Some(metrics) = &metrics {
-        metrics.request_started();
+#[derive(Debug, Clone)]
+pub struct Observe {
+    metrics: web::Data<HttpMetrics>,
+}
+
+impl Observe {
+    pub fn new(metrics: web::Data<HttpMetrics>) -> Self {
+        Self { metrics }
     }
-    let span = tracing::debug_span!("request", request_id = identity.as_str());
-    req.extensions_mut().insert(identity.clone());
+}
 
-    let outcome = next.call(req).instrument(span).await;
+impl<S, B> Transform<S, ServiceRequest> for Observe
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Transform = ObserveService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
-    let elapsed = started.elapsed();
-    let (route, status) = match &outcome {
-        Ok(response) => (response.request().match_pattern(), response.status()),
-        Err(error) => (None, error.as_response_error().status_code()),
-    };
-    let route = route.as_deref().unwrap_or("unmatched");
-    if let Some(metrics) = &metrics {
-        metrics.request_finished(method.as_str(), route, status.as_str(), elapsed);
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ObserveService { service, metrics: self.metrics.clone() }))
     }
+}
+
+pub struct ObserveService<S> {
+    service: S,
+    metrics: web::Data<HttpMetrics>,
+}
+
+impl<S> std::fmt::Debug for ObserveService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserveService").finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<ServiceRequest> for ObserveService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Future = Observed<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        let identity = RequestIdentity::of(req.headers());
+        let method = req.method().clone();
+        self.metrics.request_started();
+        let span = tracing::debug_span!("request", request_id = identity.as_str());
+        req.extensions_mut().insert(identity.clone());
+        let future = {
+            let _entered = span.enter();
+            self.service.call(req)
+        };
+        Observed { future, span, started, identity: Some(identity), method, metrics: self.metrics.clone() }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request being answered, with what its measurement and log line need.
+    pub struct Observed<F> {
+        #[pin]
+        future: F,
+        span: tracing::Span,
+        started: Instant,
+        identity: Option<RequestIdentity>,
+        method: Method,
+        metrics: web::Data<HttpMetrics>,
+    }
+}
+
+impl<F, B> Future for Observed<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let outcome = {
+            let _entered = this.span.enter();
+            std::task::ready!(this.future.poll(context))
+        };
+        let Some(identity) = this.identity.take() else {
+            // Polled again after it answered: there is nothing more to give.
+            return Poll::Pending;
+        };
+        let elapsed = this.started.elapsed();
+        let (route, status) = match &outcome {
+            Ok(response) => (response.request().match_pattern(), response.status()),
+            Err(error) => (None, error.as_response_error().status_code()),
+        };
+        let route = route.as_deref().unwrap_or("unmatched");
+        this.metrics.request_finished(this.method.as_str(), route, status.as_str(), elapsed);
+        log_answer(&identity, this.method, route, status, elapsed.as_secs_f64() * 1e3, &outcome);
+        let mut response = outcome?;
+        response.headers_mut().insert(X_REQUEST_ID, identity.0);
+        Poll::Ready(Ok(response))
+    }
+}
+
+fn log_answer<B>(
+    identity: &RequestIdentity,
+    method: &Method,
+    route: &str,
+    status: StatusCode,
+    elapsed_ms: f64,
+    outcome: &Result<ServiceResponse<B>, Error>,
+) {
     let request_id = identity.as_str();
-    let elapsed_ms = elapsed.as_secs_f64() * 1e3;
     if status.is_server_error() {
         let cause = outcome
             .as_ref()
@@ -54,7 +150,4 @@ pub async fn observe(
     } else {
         tracing::debug!(target: "caravan::access", request_id, %method, route, %status, elapsed_ms, "request answered");
     }
-    let mut response = outcome?;
-    response.headers_mut().insert(X_REQUEST_ID, identity.0);
-    Ok(response)
 }
