@@ -73,7 +73,10 @@ mod tests {
     fn a_request_without_an_id_gets_a_fresh_request_id() {
         let first = RequestIdentity::of(&HeaderMap::new());
         let second = RequestIdentity::of(&HeaderMap::new());
-        assert_eq!(RequestId::parse(first.as_str()).map(|id| id.as_str().to_owned()), Ok(first.as_str().to_owned()));
+        assert_eq!(
+            RequestId::parse(first.as_str()).map(|id| id.as_str().to_owned()),
+            Ok(first.as_str().to_owned())
+        );
         assert!(RequestId::parse(second.as_str()).is_ok());
         assert_ne!(first.as_str(), second.as_str());
     }

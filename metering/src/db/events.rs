@@ -214,7 +214,8 @@ mod tests {
             event(&tenant, "e2", None, None),
             event(&tenant, "e3", Some("acme/echo"), None),
         ];
-        let second = vec![event(&tenant, "e2", Some("acme/other"), None), event(&tenant, "e4", None, Some(&key))];
+        let second =
+            vec![event(&tenant, "e2", Some("acme/other"), None), event(&tenant, "e4", None, Some(&key))];
 
         let on_postgres = matches!(*connection, DbConnection::Postgres(_));
         let mut insert = |rows: Vec<EventRow>| {
@@ -245,7 +246,9 @@ mod tests {
         let stored = list(&mut connection, &tenant, at(0), at(23), None, 4).expect("list");
         let described: Vec<_> = stored
             .iter()
-            .map(|row| (row.event_id.as_str(), row.capsule.as_deref(), row.api_key_id.as_ref(), row.event.as_str()))
+            .map(|row| {
+                (row.event_id.as_str(), row.capsule.as_deref(), row.api_key_id.as_ref(), row.event.as_str())
+            })
             .collect();
         assert_eq!(
             described,
