@@ -23,6 +23,16 @@ pub struct HttpMetrics {
     pool_connections: IntGaugeVec,
 }
 
+/// One request in `http_requests_in_flight`, until dropped.
+#[derive(Debug)]
+pub struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 impl HttpMetrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("caravan".to_owned()), None)?;
@@ -51,12 +61,15 @@ impl HttpMetrics {
         Ok(Self { registry, requests, latency, in_flight, pool_connections })
     }
 
-    pub fn request_started(&self) {
+    /// Counts a request in flight until the returned guard is dropped: answered, failed, or
+    /// abandoned by a client that went away before the answer.
+    pub fn request_started(&self) -> InFlight {
         self.in_flight.inc();
+        InFlight(self.in_flight.clone())
     }
 
+    /// Counts an answered request and its latency.
     pub fn request_finished(&self, method: &str, route: &str, status: &str, elapsed: Duration) {
-        self.in_flight.dec();
         let labels = [method, route, status];
         self.requests.with_label_values(&labels).inc();
         self.latency.with_label_values(&labels).observe(elapsed.as_secs_f64());
@@ -72,5 +85,27 @@ impl HttpMetrics {
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
         String::from_utf8(buffer).map_err(|error| prometheus::Error::Msg(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HttpMetrics;
+
+    fn in_flight(metrics: &HttpMetrics) -> i64 {
+        metrics.in_flight.get()
+    }
+
+    #[test]
+    fn a_request_leaves_the_in_flight_count_however_it_ends() {
+        let metrics = HttpMetrics::new().expect("metrics");
+        let answered = metrics.request_started();
+        let abandoned = metrics.request_started();
+        assert_eq!(in_flight(&metrics), 2);
+
+        drop(answered);
+        assert_eq!(in_flight(&metrics), 1);
+        drop(abandoned);
+        assert_eq!(in_flight(&metrics), 0, "a request its client gave up on is no longer in flight");
     }
 }

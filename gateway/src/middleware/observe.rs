@@ -11,7 +11,7 @@
 //! and `from_fn` boxes the rest of the chain's future and looks the metrics up in the app
 //! data each time.
 
-use crate::metrics::HttpMetrics;
+use crate::metrics::{HttpMetrics, InFlight};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::{Method, StatusCode};
@@ -23,7 +23,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
+/// The middleware's factory, given the metrics when the app is built.
 #[derive(Debug, Clone)]
 pub struct Observe {
     metrics: web::Data<HttpMetrics>,
@@ -51,6 +54,7 @@ where
     }
 }
 
+/// The middleware in front of one worker's app.
 pub struct ObserveService<S> {
     service: S,
     metrics: web::Data<HttpMetrics>,
@@ -77,27 +81,36 @@ where
         let started = Instant::now();
         let identity = RequestIdentity::of(req.headers());
         let method = req.method().clone();
-        self.metrics.request_started();
+        let in_flight = self.metrics.request_started();
         let span = tracing::debug_span!("request", request_id = identity.as_str());
         req.extensions_mut().insert(identity.clone());
         let future = {
             let _entered = span.enter();
             self.service.call(req)
         };
-        Observed { future, span, started, identity: Some(identity), method, metrics: self.metrics.clone() }
+        Observed {
+            // Entered while the rest of the chain is polled and when it is dropped.
+            future: future.instrument(span),
+            started,
+            identity: Some(identity),
+            method,
+            metrics: self.metrics.clone(),
+            _in_flight: in_flight,
+        }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A request being answered, with what its measurement and log line need.
+    /// A request being answered, with what its measurement and log line need. It stays
+    /// counted in flight until dropped, answered or not.
     pub struct Observed<F> {
         #[pin]
-        future: F,
-        span: tracing::Span,
+        future: Instrumented<F>,
         started: Instant,
         identity: Option<RequestIdentity>,
         method: Method,
         metrics: web::Data<HttpMetrics>,
+        _in_flight: InFlight,
     }
 }
 
@@ -109,13 +122,16 @@ where
 
     fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let outcome = {
-            let _entered = this.span.enter();
-            std::task::ready!(this.future.poll(context))
-        };
         let Some(identity) = this.identity.take() else {
             // Polled again after it answered: there is nothing more to give.
             return Poll::Pending;
+        };
+        let outcome = match this.future.poll(context) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => {
+                *this.identity = Some(identity);
+                return Poll::Pending;
+            }
         };
         let elapsed = this.started.elapsed();
         let (route, status) = match &outcome {
