@@ -2,7 +2,10 @@
 //! PostgreSQL database when `CARAVAN_TEST_POSTGRES_URL` is set, dropped when the test ends.
 
 use crate::db::{DbConnection, DbTarget};
+use diesel::connection::InstrumentationEvent;
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The variable that switches integration tests to PostgreSQL.
 pub const POSTGRES_URL_VAR: &str = "CARAVAN_TEST_POSTGRES_URL";
@@ -72,6 +75,24 @@ impl TestDatabase {
             }
         }
     }
+}
+
+/// Counts the statements whose text contains `fragment` ("" for any) that diesel prepares
+/// and keeps in `connection`'s statement cache, read with `load(Ordering::Relaxed)`. A
+/// statement that stays prepared counts once however often it runs; one diesel will not
+/// cache, and so prepares anew at every run, never counts: tests assert an exact count.
+pub fn count_preparations(connection: &mut DbConnection, fragment: &'static str) -> Arc<AtomicUsize> {
+    let prepared = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&prepared);
+    let count = move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::CacheQuery { sql, .. } = event
+            && sql.contains(fragment)
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    crate::on_backend!(connection, |concrete| concrete.set_instrumentation(count));
+    prepared
 }
 
 impl Drop for TestDatabase {

@@ -92,9 +92,9 @@ impl<const STEP: u8> RunQueryDsl<SqliteConnection> for Step<STEP> {}
 mod tests {
     use super::*;
     use crate::db::{Database, DbError, DbTarget, PoolOptions};
-    use diesel::connection::{InstrumentationEvent, SimpleConnection};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::testing::count_preparations;
+    use diesel::connection::SimpleConnection;
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn units_keep_or_undo_their_writes_and_the_savepoint_stays_prepared() -> Result<(), DbError> {
@@ -102,16 +102,10 @@ mod tests {
         let database =
             Database::connect(DbTarget::Sqlite(dir.path().join("units.db")), &PoolOptions::default())?;
         let mut connection = database.connection()?;
-        let prepared = Arc::new(AtomicUsize::new(0));
         if let DbConnection::Sqlite(sqlite) = &mut *connection {
             sqlite.batch_execute("CREATE TABLE runs (id INTEGER PRIMARY KEY)")?;
-            let counted = Arc::clone(&prepared);
-            sqlite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-                if matches!(event, InstrumentationEvent::CacheQuery { .. }) {
-                    counted.fetch_add(1, Ordering::Relaxed);
-                }
-            });
         }
+        let prepared = count_preparations(&mut connection, "");
         let insert = |id: i64| {
             move |connection: &mut DbConnection| -> Result<(), DbError> {
                 recoverable_statement(connection, |connection| {

@@ -159,12 +159,10 @@ pub fn list(
 mod tests {
     use super::*;
     use caravan_core::db::{Database, PoolOptions, write_transaction};
-    use caravan_core::on_backend;
-    use caravan_core::testing::TestDatabase;
+    use caravan_core::testing::{TestDatabase, count_preparations};
     use chrono::NaiveDate;
-    use diesel::connection::{InstrumentationEvent, SimpleConnection};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use diesel::connection::SimpleConnection;
+    use std::sync::atomic::Ordering;
 
     fn at(hour: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 11, 24).and_then(|day| day.and_hms_opt(hour, 0, 0)).expect("time")
@@ -198,16 +196,7 @@ mod tests {
                  VALUES ('{tenant}', 'Acme', 'free', '2026-11-01 00:00:00', '2026-11-01 00:00:00')"
             ))
             .expect("a tenant");
-        let prepared = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&prepared);
-        let count_inserts = move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::CacheQuery { sql, .. } = event
-                && sql.contains("INSERT INTO")
-            {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        };
-        on_backend!(&mut *connection, |concrete| concrete.set_instrumentation(count_inserts));
+        let prepared = count_preparations(&mut connection, "INSERT INTO usage_events");
         let key = ApiKeyId::new();
         let first = vec![
             event(&tenant, "e1", Some("acme/echo"), Some(&key)),

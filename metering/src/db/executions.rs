@@ -273,9 +273,9 @@ pub fn running_since(connection: &mut DbConnection, before: NaiveDateTime) -> Qu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diesel::connection::{InstrumentationEvent, SimpleConnection};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use caravan_core::testing::count_preparations;
+    use diesel::connection::SimpleConnection;
+    use std::sync::atomic::Ordering;
 
     fn ended(status: &str) -> Finish {
         Finish {
@@ -336,14 +336,8 @@ mod tests {
                  duration_ms BIGINT);",
             )
             .expect("the table");
-        let prepared = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&prepared);
-        sqlite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if matches!(event, InstrumentationEvent::CacheQuery { .. }) {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        });
         let mut connection = DbConnection::Sqlite(sqlite);
+        let prepared = count_preparations(&mut connection, "");
         let mut nameless = distinct_row(2);
         (nameless.idempotency_key, nameless.output, nameless.finished_at, nameless.duration_ms) =
             (None, None, None, None);
@@ -372,14 +366,8 @@ mod tests {
                 ids[0], ids[1]
             ))
             .expect("the table");
-        let prepared = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&prepared);
-        sqlite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if matches!(event, InstrumentationEvent::CacheQuery { .. }) {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        });
         let mut connection = DbConnection::Sqlite(sqlite);
+        let prepared = count_preparations(&mut connection, "");
 
         assert!(finish(&mut connection, &ids[0], &ended("failed")).expect("the first end"));
         assert!(finish(&mut connection, &ids[1], &ended("succeeded")).expect("the second end"));

@@ -336,12 +336,10 @@ mod tests {
     use crate::domain::meter::MeterCatalog;
     use caravan_core::db::{Database, PoolOptions, write_transaction};
     use caravan_core::money::Decimal;
-    use caravan_core::on_backend;
-    use caravan_core::testing::TestDatabase;
+    use caravan_core::testing::{TestDatabase, count_preparations};
     use chrono::NaiveDate;
-    use diesel::connection::{InstrumentationEvent, SimpleConnection};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use diesel::connection::SimpleConnection;
+    use std::sync::atomic::Ordering;
 
     fn month() -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 11, 1).and_then(|day| day.and_hms_opt(0, 0, 0)).expect("date")
@@ -408,16 +406,7 @@ mod tests {
     fn the_upsert_is_prepared_once_whatever_the_number_of_rows() {
         let (_test_database, database) = migrated();
         let mut connection = database.connection().expect("connection");
-        let prepared = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&prepared);
-        let count_upserts = move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::CacheQuery { sql, .. } = event
-                && sql.contains("INSERT INTO usage_rollups")
-            {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        };
-        on_backend!(&mut *connection, |concrete| concrete.set_instrumentation(count_upserts));
+        let prepared = count_preparations(&mut connection, "INSERT INTO usage_rollups");
         let tenant = TenantId::new();
         let cells = |count: usize| -> Vec<RollupRow> {
             (0..count)
