@@ -61,8 +61,9 @@ impl HttpMetrics {
         Ok(Self { registry, requests, latency, in_flight, pool_connections })
     }
 
-    /// Counts a request in flight until the returned guard is dropped: answered, failed, or
-    /// abandoned by a client that went away before the answer.
+    /// Counts a request in flight until the returned guard is dropped: whether its future
+    /// ran to the answer or was dropped unfinished (a worker stopping, a connection torn
+    /// down mid-request).
     pub fn request_started(&self) -> InFlight {
         self.in_flight.inc();
         InFlight(self.in_flight.clone())
@@ -100,12 +101,12 @@ mod tests {
     fn a_request_leaves_the_in_flight_count_however_it_ends() {
         let metrics = HttpMetrics::new().expect("metrics");
         let answered = metrics.request_started();
-        let abandoned = metrics.request_started();
+        let dropped_unfinished = metrics.request_started();
         assert_eq!(in_flight(&metrics), 2);
 
         drop(answered);
         assert_eq!(in_flight(&metrics), 1);
-        drop(abandoned);
-        assert_eq!(in_flight(&metrics), 0, "a request its client gave up on is no longer in flight");
+        drop(dropped_unfinished);
+        assert_eq!(in_flight(&metrics), 0, "a request dropped unanswered is no longer in flight");
     }
 }
