@@ -2,16 +2,12 @@
 //! otherwise. Echoed in the response and carried by the request's tracing span, so a
 //! client's report leads straight to the log lines.
 
-use crate::id::Ulid;
+use crate::id::{RequestId, Ulid, prefixed_ulid};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 use std::future::{Ready, ready};
-use ulid::ULID_LEN;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-const REQUEST_ID_PREFIX: &[u8] = b"req_";
-const REQUEST_ID_LEN: usize = REQUEST_ID_PREFIX.len() + ULID_LEN;
 
 /// The id of the request being served, available to handlers through extensions.
 #[derive(Debug, Clone)]
@@ -27,16 +23,11 @@ impl RequestIdentity {
         }
     }
 
-    /// A new `req_…` id, encoded on the stack and copied once into the header value.
+    /// A new `req_…` id, whose string becomes the header value without being copied.
     fn fresh() -> Self {
-        let mut id = [0; REQUEST_ID_LEN];
-        let (prefix, encoded) = id.split_at_mut(REQUEST_ID_PREFIX.len());
-        prefix.copy_from_slice(REQUEST_ID_PREFIX);
-        if let Ok(encoded) = <&mut [u8; ULID_LEN]>::try_from(encoded) {
-            Ulid::new().array_to_str(encoded);
-        }
+        let id = prefixed_ulid(RequestId::PREFIX, Ulid::new());
         // A ULID is ASCII and always a valid header value; the fallback is unreachable.
-        Self(HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("req_unknown")))
+        Self(HeaderValue::try_from(id).unwrap_or(HeaderValue::from_static("req_unknown")))
     }
 
     pub fn as_str(&self) -> &str {

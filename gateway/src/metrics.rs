@@ -8,6 +8,7 @@ use caravan_core::Database;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Latency buckets in seconds, from half a millisecond to ten seconds.
@@ -23,13 +24,22 @@ pub struct HttpMetrics {
     pool_connections: IntGaugeVec,
 }
 
-/// One request in `http_requests_in_flight`, until dropped.
+/// One request in `http_requests_in_flight`, until dropped; it records the answer too.
 #[derive(Debug)]
-pub struct InFlight(IntGauge);
+pub struct InFlight(Arc<HttpMetrics>);
+
+impl InFlight {
+    /// Counts the request's answer and its latency.
+    pub fn answered(&self, method: &str, route: &str, status: &str, elapsed: Duration) {
+        let labels = [method, route, status];
+        self.0.requests.with_label_values(&labels).inc();
+        self.0.latency.with_label_values(&labels).observe(elapsed.as_secs_f64());
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.dec();
+        self.0.in_flight.dec();
     }
 }
 
@@ -64,16 +74,9 @@ impl HttpMetrics {
     /// Counts a request in flight until the returned guard is dropped: whether its future
     /// ran to the answer or was dropped unfinished (a worker stopping, a connection torn
     /// down mid-request).
-    pub fn request_started(&self) -> InFlight {
+    pub fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.inc();
-        InFlight(self.in_flight.clone())
-    }
-
-    /// Counts an answered request and its latency.
-    pub fn request_finished(&self, method: &str, route: &str, status: &str, elapsed: Duration) {
-        let labels = [method, route, status];
-        self.requests.with_label_values(&labels).inc();
-        self.latency.with_label_values(&labels).observe(elapsed.as_secs_f64());
+        InFlight(Arc::clone(self))
     }
 
     /// The text exposition format, with pool gauges read at scrape time.
@@ -92,6 +95,7 @@ impl HttpMetrics {
 #[cfg(test)]
 mod tests {
     use super::HttpMetrics;
+    use std::sync::Arc;
 
     fn in_flight(metrics: &HttpMetrics) -> i64 {
         metrics.in_flight.get()
@@ -99,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_request_leaves_the_in_flight_count_however_it_ends() {
-        let metrics = HttpMetrics::new().expect("metrics");
+        let metrics = Arc::new(HttpMetrics::new().expect("metrics"));
         let answered = metrics.request_started();
         let dropped_unfinished = metrics.request_started();
         assert_eq!(in_flight(&metrics), 2);

@@ -94,8 +94,7 @@ where
             started,
             identity: Some(identity),
             method,
-            metrics: self.metrics.clone(),
-            _in_flight: in_flight,
+            in_flight,
         }
     }
 }
@@ -109,8 +108,7 @@ pin_project_lite::pin_project! {
         started: Instant,
         identity: Option<RequestIdentity>,
         method: Method,
-        metrics: web::Data<HttpMetrics>,
-        _in_flight: InFlight,
+        in_flight: InFlight,
     }
 }
 
@@ -139,7 +137,7 @@ where
             Err(error) => (None, error.as_response_error().status_code()),
         };
         let route = route.as_deref().unwrap_or("unmatched");
-        this.metrics.request_finished(this.method.as_str(), route, status.as_str(), elapsed);
+        this.in_flight.answered(this.method.as_str(), route, status.as_str(), elapsed);
         log_answer(&identity, this.method, route, status, elapsed.as_secs_f64() * 1e3, &outcome);
         let mut response = outcome?;
         response.headers_mut().insert(X_REQUEST_ID, identity.0);
