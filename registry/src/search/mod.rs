@@ -8,6 +8,7 @@
 //! index that is missing, corrupt or empty is refilled the same way, and `caravan reindex`
 //! rebuilds it whole.
 
+mod best_terms;
 pub mod catalog;
 pub mod documents;
 mod expand;

@@ -10,6 +10,7 @@
 //! is. No query syntax is interpreted: quotes, parentheses, `AND` and `*` are just
 //! characters.
 
+use super::best_terms::BestTermsQuery;
 use super::expand::Expander;
 use super::facets::FacetCounter;
 use super::index::SearchIndex;
@@ -17,9 +18,7 @@ use super::ranking::CapsuleStats;
 use super::schema::{TEXT, WORDS, tokens};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{
-    AllQuery, BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query, TermQuery,
-};
+use tantivy::query::{AllQuery, BooleanQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
@@ -225,50 +224,38 @@ fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[Stri
         return Box::new(AllQuery);
     }
     let mut expander = Expander::new(searcher, &index.values);
-    let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut scored_words: Vec<Vec<(Term, Score)>> = Vec::new();
     let counted = significant(&words[..words.len().min(MAX_WORDS)]);
     for (position, word) in counted.iter().copied().enumerate() {
         let stem = tokens(&index.index, TEXT, word).into_iter().next().unwrap_or_else(|| word.clone());
         let mut ways = vec![
-            scored(any_of(fields.name_words, [word.clone()]), 1.3),
-            scored(any_of(fields.keywords, [word.clone()]), 1.2),
-            scored(any_of(fields.description, [stem.clone()]), 1.1),
-            scored(any_of(fields.readme, [stem.clone()]), 1.1),
+            (Term::from_field_text(fields.name_words, word), 1.3),
+            (Term::from_field_text(fields.keywords, word), 1.2),
+            (Term::from_field_text(fields.description, &stem), 1.1),
+            (Term::from_field_text(fields.readme, &stem), 1.1),
         ];
         if position + 1 == counted.len() && word.chars().count() >= 2 {
-            ways.push(scored(any_of(fields.name_words, expander.completions(fields.name_words, word)), 1.2));
+            ways.extend(scored(fields.name_words, expander.completions(fields.name_words, word), 1.2));
         }
         let distance = typo_distance(word);
         if distance > 0 {
-            ways.push(scored(
-                any_of(fields.name_words, expander.typos(fields.name_words, word, distance)),
-                1.0,
-            ));
-            ways.push(scored(
-                any_of(fields.description, expander.typos(fields.description, &stem, distance)),
-                1.0,
-            ));
+            ways.extend(scored(fields.name_words, expander.typos(fields.name_words, word, distance), 1.0));
+            ways.extend(scored(fields.description, expander.typos(fields.description, &stem, distance), 1.0));
         }
-        alternatives
-            .push((Occur::Should, Box::new(DisjunctionMaxQuery::new(ways.into_iter().flatten().collect()))));
+        scored_words.push(ways);
     }
     // A query that is a capsule's name (`babel core`, `acme/echo`, `express`) ranks it first.
     let joined = words.join("-");
-    let normalized = raw.trim().to_lowercase();
     let mut named = vec![
-        scored(any_of(fields.short_name, [joined.clone()]), 3.0),
-        scored(any_of(fields.name, [normalized]), 3.0),
+        (Term::from_field_text(fields.short_name, &joined), 3.0),
+        (Term::from_field_text(fields.name, &raw.trim().to_lowercase()), 3.0),
     ];
     let distance = typo_distance(&joined);
     if distance > 0 {
-        named.push(scored(
-            any_of(fields.short_name, expander.typos(fields.short_name, &joined, distance)),
-            1.5,
-        ));
+        named.extend(scored(fields.short_name, expander.typos(fields.short_name, &joined, distance), 1.5));
     }
-    alternatives
-        .push((Occur::Should, Box::new(DisjunctionMaxQuery::new(named.into_iter().flatten().collect()))));
-    Box::new(BooleanQuery::new(alternatives))
+    scored_words.push(named);
+    Box::new(BestTermsQuery::new(scored_words))
 }
 
 /// Words too common to tell capsules apart; matching them would only cost time.
@@ -293,25 +280,9 @@ fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.contains(&word)
 }
 
-/// Matches documents with any of `terms` in `field`; `None` for no terms.
-fn any_of(field: Field, terms: impl IntoIterator<Item = String>) -> Option<Box<dyn Query>> {
-    let mut queries: Vec<(Occur, Box<dyn Query>)> = terms
-        .into_iter()
-        .map(|term| -> (Occur, Box<dyn Query>) {
-            let term = Term::from_field_text(field, &term);
-            (Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic)))
-        })
-        .collect();
-    match queries.len() {
-        0 => None,
-        1 => queries.pop().map(|(_, query)| query),
-        _ => Some(Box::new(BooleanQuery::new(queries))),
-    }
-}
-
-/// `query`, every match scoring `score`.
-fn scored(query: Option<Box<dyn Query>>, score: f32) -> Option<Box<dyn Query>> {
-    query.map(|query| Box::new(ConstScoreQuery::new(query, score)) as Box<dyn Query>)
+/// Each of `terms` in `field`, scoring `score`.
+fn scored(field: Field, terms: Vec<String>, score: Score) -> impl Iterator<Item = (Term, Score)> {
+    terms.into_iter().map(move |term| (Term::from_field_text(field, &term), score))
 }
 
 /// Edits tolerated in a word: none up to 3 letters, 1 up to 7, 2 beyond.

@@ -1,0 +1,376 @@
+//! The text part of a search as one query: for each of the query's words, a document scores
+//! the best of the ways that word matches it (an indexed term, each with a fixed score),
+//! and the words' scores add up.
+//!
+//! It computes what a `BooleanQuery` of `DisjunctionMaxQuery`s of `ConstScoreQuery`s of
+//! term queries computes, without those layers. The postings are read a window of documents
+//! at a time into two arrays: the current word's best score per document, and the running
+//! sum. Each posting then costs an array write, not a walk through three levels of boxed
+//! scorers, and a broad query reads tens of thousands of postings.
+
+use tantivy::postings::SegmentPostings;
+use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError, Term};
+
+/// Documents read into the arrays at a time.
+const WINDOW: usize = 4096;
+const WINDOW_BLOCKS: usize = WINDOW / 64;
+
+/// For each word, the terms that stand for it and what each scores: a document matches if
+/// it holds any term, and scores, summed over the words, the best of the terms it holds.
+#[derive(Debug, Clone, Default)]
+pub struct BestTermsQuery {
+    words: Vec<Vec<(Term, Score)>>,
+}
+
+impl BestTermsQuery {
+    pub fn new(words: Vec<Vec<(Term, Score)>>) -> Self {
+        Self { words }
+    }
+}
+
+impl Query for BestTermsQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(BestTermsWeight { words: self.words.clone() }))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        for (term, _) in self.words.iter().flatten() {
+            visitor(term, false);
+        }
+    }
+}
+
+struct BestTermsWeight {
+    words: Vec<Vec<(Term, Score)>>,
+}
+
+impl Weight for BestTermsWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let mut sources = Vec::new();
+        for (word, terms) in self.words.iter().enumerate() {
+            for (term, score) in terms {
+                let postings =
+                    reader.inverted_index(term.field())?.read_postings(term, IndexRecordOption::Basic)?;
+                if let Some(postings) = postings {
+                    sources.push(Source { word, score: score * boost, postings });
+                }
+            }
+        }
+        Ok(Box::new(BestTermsScorer::new(sources)))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) != doc {
+            return Err(TantivyError::InvalidArgument(format!("document {doc} does not match")));
+        }
+        Ok(Explanation::new("sum over the words of the best term each matches", scorer.score()))
+    }
+}
+
+/// One term's postings in a segment, and what it scores for its word.
+struct Source {
+    word: usize,
+    score: Score,
+    postings: SegmentPostings,
+}
+
+/// Walks the matching documents in order, a window at a time.
+struct BestTermsScorer {
+    /// Ordered by word, so that a word's terms are next to each other.
+    sources: Vec<Source>,
+    window: Window,
+    doc: DocId,
+    score: Score,
+}
+
+/// The documents read from `start` on, up to `WINDOW` of them, each by its offset (slot).
+struct Window {
+    start: DocId,
+    /// Per slot: the best score of the word being read.
+    best: Vec<Score>,
+    /// Per slot: the sum over the words read so far.
+    sums: Vec<Score>,
+    /// The slots matched and not yet handed out.
+    pending: [u64; WINDOW_BLOCKS],
+    /// The block of `pending` the cursor is in.
+    block: usize,
+}
+
+impl BestTermsScorer {
+    fn new(sources: Vec<Source>) -> Self {
+        let window = Window {
+            start: 0,
+            best: vec![0.0; WINDOW],
+            sums: vec![0.0; WINDOW],
+            pending: [0; WINDOW_BLOCKS],
+            block: WINDOW_BLOCKS,
+        };
+        let mut scorer = Self { sources, window, doc: 0, score: 0.0 };
+        scorer.advance();
+        scorer
+    }
+
+    /// Reads the next window that holds a match, from the lowest document a source is on.
+    /// False when every source is exhausted.
+    fn refill(&mut self) -> bool {
+        let Some(start) = self.sources.iter().map(|source| source.postings.doc()).min() else { return false };
+        if start == TERMINATED {
+            return false;
+        }
+        let window = &mut self.window;
+        window.start = start;
+        window.block = 0;
+        let horizon = start.saturating_add(WINDOW as DocId);
+        let mut word_matches = [0u64; WINDOW_BLOCKS];
+        let mut sources = self.sources.iter_mut().peekable();
+        while let Some(source) = sources.next() {
+            let mut doc = source.postings.doc();
+            while doc < horizon {
+                let slot = (doc - start) as usize;
+                if let Some(best) = window.best.get_mut(slot) {
+                    *best = best.max(source.score);
+                }
+                if let Some(block) = word_matches.get_mut(slot / 64) {
+                    *block |= 1 << (slot % 64);
+                }
+                doc = source.postings.advance();
+            }
+            if sources.peek().is_none_or(|next| next.word != source.word) {
+                window.add_word(&mut word_matches);
+            }
+        }
+        true
+    }
+}
+
+impl Window {
+    /// Adds the word just read to the sums, and clears its scores.
+    fn add_word(&mut self, word_matches: &mut [u64; WINDOW_BLOCKS]) {
+        for (index, (matches, pending)) in word_matches.iter_mut().zip(&mut self.pending).enumerate() {
+            *pending |= *matches;
+            while *matches != 0 {
+                let slot = index * 64 + matches.trailing_zeros() as usize;
+                *matches &= *matches - 1;
+                if let (Some(best), Some(sum)) = (self.best.get_mut(slot), self.sums.get_mut(slot)) {
+                    *sum += *best;
+                    *best = 0.0;
+                }
+            }
+        }
+    }
+
+    /// The next pending document, its sum taken (and cleared).
+    fn next_pending(&mut self) -> Option<(DocId, Score)> {
+        while let Some(pending) = self.pending.get_mut(self.block) {
+            if *pending != 0 {
+                let slot = self.block * 64 + pending.trailing_zeros() as usize;
+                *pending &= *pending - 1;
+                let score = self.sums.get_mut(slot).map_or(0.0, std::mem::take);
+                return Some((self.start + slot as DocId, score));
+            }
+            self.block += 1;
+        }
+        None
+    }
+
+    /// The first document past the window.
+    fn horizon(&self) -> DocId {
+        self.start.saturating_add(WINDOW as DocId)
+    }
+}
+
+impl DocSet for BestTermsScorer {
+    fn advance(&mut self) -> DocId {
+        loop {
+            if let Some((doc, score)) = self.window.next_pending() {
+                self.doc = doc;
+                self.score = score;
+                return doc;
+            }
+            if !self.refill() {
+                self.doc = TERMINATED;
+                return TERMINATED;
+            }
+        }
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.doc >= target {
+            return self.doc;
+        }
+        if target >= self.window.horizon() {
+            // Beyond the window: drop what is left of it and let the postings skip ahead.
+            while self.window.next_pending().is_some() {}
+            for source in &mut self.sources {
+                if source.postings.doc() < target {
+                    source.postings.seek(target);
+                }
+            }
+        }
+        while self.doc < target {
+            self.advance();
+        }
+        self.doc
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.sources.iter().map(|source| source.postings.size_hint()).fold(0, u32::saturating_add)
+    }
+}
+
+impl Scorer for BestTermsScorer {
+    fn score(&mut self) -> Score {
+        self.score
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BestTermsQuery;
+    use tantivy::collector::TopDocs;
+    use tantivy::query::{BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, Occur, Query, TermQuery};
+    use tantivy::schema::{Field, IndexRecordOption, STRING, Schema};
+    use tantivy::{DocAddress, Index, IndexWriter, Score, Searcher, TantivyDocument, Term};
+
+    const VOCABULARY: [&str; 12] =
+        ["http", "client", "react", "state", "parse", "json", "test", "mock", "cli", "color", "rare", "gone"];
+
+    /// Numbers that look random and are the same on every run.
+    struct Sequence(u64);
+
+    impl Sequence {
+        fn below(&mut self, bound: usize) -> usize {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 33) % bound as u64) as usize
+        }
+    }
+
+    /// Two segments of documents with a few words in each of two fields, over several
+    /// windows; `rare` is in a handful of documents, `gone` in none.
+    fn index() -> anyhow::Result<(Searcher, [Field; 3])> {
+        let mut builder = Schema::builder();
+        let fields = [
+            builder.add_text_field("a", STRING),
+            builder.add_text_field("b", STRING),
+            builder.add_text_field("kind", STRING),
+        ];
+        let index = Index::create_in_ram(builder.build());
+        let mut writer: IndexWriter = index.writer_with_num_threads(1, 15_000_000)?;
+        let mut numbers = Sequence(7);
+        for segment in 0..2 {
+            for doc in 0..9_000 {
+                let mut document = TantivyDocument::new();
+                for field in &fields[..2] {
+                    for _ in 0..numbers.below(3) {
+                        document.add_text(*field, VOCABULARY[numbers.below(10)]);
+                    }
+                }
+                if doc % 1_500 == 7 {
+                    document.add_text(fields[0], "rare");
+                }
+                document.add_text(fields[2], if numbers.below(4) == 0 { "odd" } else { "even" });
+                writer.add_document(document)?;
+            }
+            writer.commit()?;
+            assert_eq!(index.reader()?.searcher().segment_readers().len(), segment + 1);
+        }
+        Ok((index.reader()?.searcher(), fields))
+    }
+
+    /// What the query computes, as tantivy's own queries compose it.
+    fn composed(words: &[Vec<(Term, Score)>]) -> Box<dyn Query> {
+        let words = words
+            .iter()
+            .map(|terms| -> (Occur, Box<dyn Query>) {
+                let ways = terms
+                    .iter()
+                    .map(|(term, score)| -> Box<dyn Query> {
+                        let query = TermQuery::new(term.clone(), IndexRecordOption::Basic);
+                        Box::new(ConstScoreQuery::new(Box::new(query), *score))
+                    })
+                    .collect();
+                (Occur::Should, Box::new(DisjunctionMaxQuery::new(ways)))
+            })
+            .collect();
+        Box::new(BooleanQuery::new(words))
+    }
+
+    fn everything(searcher: &Searcher, query: &dyn Query) -> anyhow::Result<Vec<(DocAddress, Score)>> {
+        let limit = searcher.num_docs() as usize;
+        let mut found: Vec<(DocAddress, Score)> = searcher
+            .search(query, &TopDocs::with_limit(limit).order_by_score())?
+            .into_iter()
+            .map(|(score, address)| (address, score))
+            .collect();
+        found.sort_by_key(|(address, _)| *address);
+        Ok(found)
+    }
+
+    fn assert_same(actual: &[(DocAddress, Score)], expected: &[(DocAddress, Score)], what: &str) {
+        assert_eq!(actual.len(), expected.len(), "{what}: how many match");
+        for ((address, score), (expected_address, expected_score)) in actual.iter().zip(expected) {
+            assert_eq!(address, expected_address, "{what}");
+            assert!(
+                (score - expected_score).abs() < 1e-5,
+                "{what}: {address:?} scores {score}, not {expected_score}"
+            );
+        }
+    }
+
+    #[test]
+    fn matches_and_scores_what_the_composed_term_queries_do() -> anyhow::Result<()> {
+        let (searcher, [a, b, kind]) = index()?;
+        let mut numbers = Sequence(11);
+        let scores = [1.0, 1.1, 1.2, 1.3, 3.0];
+        let odd = || -> Box<dyn Query> {
+            Box::new(TermQuery::new(Term::from_field_text(kind, "odd"), IndexRecordOption::Basic))
+        };
+        for round in 0..40 {
+            let words: Vec<Vec<(Term, Score)>> = (0..1 + numbers.below(4))
+                .map(|_| {
+                    (0..1 + numbers.below(4))
+                        .map(|_| {
+                            let field = if numbers.below(2) == 0 { a } else { b };
+                            let word = VOCABULARY[numbers.below(VOCABULARY.len())];
+                            (Term::from_field_text(field, word), scores[numbers.below(scores.len())])
+                        })
+                        .collect()
+                })
+                .collect();
+            let what = format!("round {round}: {words:?}");
+            let query = BestTermsQuery::new(words.clone());
+            assert_same(&everything(&searcher, &query)?, &everything(&searcher, &*composed(&words))?, &what);
+
+            // Intersected and excluded, so that the documents are also sought, not only
+            // walked one by one.
+            for occur in [Occur::Must, Occur::MustNot] {
+                let filtered =
+                    |text: Box<dyn Query>| BooleanQuery::new(vec![(Occur::Must, text), (occur, odd())]);
+                assert_same(
+                    &everything(&searcher, &filtered(Box::new(query.clone())))?,
+                    &everything(&searcher, &filtered(composed(&words)))?,
+                    &format!("{what}, {occur:?} odd"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_word_with_no_indexed_term_matches_nothing() -> anyhow::Result<()> {
+        let (searcher, [a, _, _]) = index()?;
+        let gone = BestTermsQuery::new(vec![vec![(Term::from_field_text(a, "gone"), 1.0)]]);
+        assert!(everything(&searcher, &gone)?.is_empty());
+        assert!(everything(&searcher, &BestTermsQuery::default())?.is_empty());
+        let rare = BestTermsQuery::new(vec![vec![(Term::from_field_text(a, "rare"), 1.0)]]);
+        assert_eq!(everything(&searcher, &rare)?.len(), 12);
+        Ok(())
+    }
+}
