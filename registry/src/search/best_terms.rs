@@ -123,7 +123,7 @@ impl BestTermsScorer {
         let window = &mut self.window;
         window.start = start;
         window.block = 0;
-        let horizon = start.saturating_add(WINDOW as DocId);
+        let horizon = window.horizon();
         let mut word_matches = [0u64; WINDOW_BLOCKS];
         let mut sources = self.sources.iter_mut().peekable();
         while let Some(source) = sources.next() {
@@ -176,9 +176,10 @@ impl Window {
         None
     }
 
-    /// The first document past the window.
+    /// The first document past the window; never past `TERMINATED`, where exhausted
+    /// postings rest.
     fn horizon(&self) -> DocId {
-        self.start.saturating_add(WINDOW as DocId)
+        self.start.saturating_add(WINDOW as DocId).min(TERMINATED)
     }
 }
 
@@ -276,6 +277,9 @@ mod tests {
                     document.add_text(fields[0], "rare");
                 }
                 document.add_text(fields[2], if numbers.below(4) == 0 { "odd" } else { "even" });
+                if doc % 5_000 == 3 {
+                    document.add_text(fields[2], "sparse");
+                }
                 writer.add_document(document)?;
             }
             writer.commit()?;
@@ -329,8 +333,8 @@ mod tests {
         let (searcher, [a, b, kind]) = index()?;
         let mut numbers = Sequence(11);
         let scores = [1.0, 1.1, 1.2, 1.3, 3.0];
-        let odd = || -> Box<dyn Query> {
-            Box::new(TermQuery::new(Term::from_field_text(kind, "odd"), IndexRecordOption::Basic))
+        let kind_is = |value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(Term::from_field_text(kind, value), IndexRecordOption::Basic))
         };
         for round in 0..40 {
             let words: Vec<Vec<(Term, Score)>> = (0..1 + numbers.below(4))
@@ -348,15 +352,17 @@ mod tests {
             let query = BestTermsQuery::new(words.clone());
             assert_same(&everything(&searcher, &query)?, &everything(&searcher, &*composed(&words))?, &what);
 
-            // Intersected and excluded, so that the documents are also sought, not only
-            // walked one by one.
-            for occur in [Occur::Must, Occur::MustNot] {
-                let filtered =
-                    |text: Box<dyn Query>| BooleanQuery::new(vec![(Occur::Must, text), (occur, odd())]);
+            // Excluded by a filter, and intersected with a dense one and with a sparse one (a
+            // few documents thousands apart), so that the documents are also sought, within
+            // a window and past it.
+            for (occur, value) in [(Occur::MustNot, "odd"), (Occur::Must, "odd"), (Occur::Must, "sparse")] {
+                let filtered = |text: Box<dyn Query>| {
+                    BooleanQuery::new(vec![(Occur::Must, text), (occur, kind_is(value))])
+                };
                 assert_same(
                     &everything(&searcher, &filtered(Box::new(query.clone())))?,
                     &everything(&searcher, &filtered(composed(&words)))?,
-                    &format!("{what}, {occur:?} odd"),
+                    &format!("{what}, {occur:?} {value}"),
                 );
             }
         }
