@@ -1,13 +1,19 @@
 //! Prometheus metrics of the HTTP server: request counts and latency histograms by
 //! method, route pattern and status, requests in flight, and database pool usage.
 //!
-//! Routes are labelled by their pattern (`/v1/capsules/{name}`), never the raw path, and
-//! unmatched requests share the label `unmatched`, so scanners cannot explode cardinality.
+//! Routes are labelled by their pattern (`/v1/capsules/{name}`), never the raw path;
+//! unmatched requests share the label `unmatched`, and methods outside the standard ones
+//! the label `OTHER`, so scanners cannot explode cardinality.
 
+use actix_web::http::{Method, StatusCode};
 use caravan_core::Database;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,21 +32,85 @@ pub struct HttpMetrics {
 
 /// One request in `http_requests_in_flight`, until dropped; it records the answer too.
 #[derive(Debug)]
-pub struct InFlight(Arc<HttpMetrics>);
+pub struct InFlight(Rc<WorkerInstruments>);
 
 impl InFlight {
-    /// Counts the request's answer and its latency.
-    pub fn answered(&self, method: &str, route: &str, status: &str, elapsed: Duration) {
-        let labels = [method, route, status];
-        self.0.requests.with_label_values(&labels).inc();
-        self.0.latency.with_label_values(&labels).observe(elapsed.as_secs_f64());
+    /// Counts the request's answer and its latency under its method, route pattern
+    /// (`unmatched` when it matched none) and status.
+    pub fn answered(&self, method: &Method, route: Option<String>, status: StatusCode, elapsed: Duration) {
+        self.0.answered(method, route, status, elapsed);
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.dec();
+        self.0.metrics.in_flight.dec();
     }
+}
+
+/// The counter and the histogram of one method, route and status.
+#[derive(Debug, Clone)]
+struct Instruments {
+    requests: IntCounter,
+    latency: Histogram,
+}
+
+/// One server worker's view of the metrics. It finds the counter and histogram of a
+/// method, route and status once; after that, counting an answer neither hashes its labels
+/// again nor takes the lock of the shared vectors. It holds as many entries as the labels
+/// have values, which the route patterns, the standard methods and the status codes bound.
+#[derive(Debug)]
+pub struct WorkerInstruments {
+    metrics: Arc<HttpMetrics>,
+    by_labels: RefCell<HashMap<(&'static str, String, StatusCode), Instruments>>,
+}
+
+impl WorkerInstruments {
+    pub fn new(metrics: Arc<HttpMetrics>) -> Self {
+        Self { metrics, by_labels: RefCell::default() }
+    }
+
+    /// Counts a request in flight until the returned guard is dropped: whether its future
+    /// ran to the answer or was dropped unfinished (a worker stopping, a connection torn
+    /// down mid-request).
+    pub fn request_started(self: &Rc<Self>) -> InFlight {
+        self.metrics.in_flight.inc();
+        InFlight(Rc::clone(self))
+    }
+
+    fn answered(&self, method: &Method, route: Option<String>, status: StatusCode, elapsed: Duration) {
+        let key = (method_label(method), route.unwrap_or_else(|| UNMATCHED.to_owned()), status);
+        let mut by_labels = self.by_labels.borrow_mut();
+        let instruments = by_labels.entry(key).or_insert_with_key(|(method, route, status)| {
+            let labels = [*method, route.as_str(), status.as_str()];
+            Instruments {
+                requests: self.metrics.requests.with_label_values(&labels),
+                latency: self.metrics.latency.with_label_values(&labels),
+            }
+        });
+        instruments.requests.inc();
+        instruments.latency.observe(elapsed.as_secs_f64());
+    }
+}
+
+/// The route label of a request that matched no route.
+const UNMATCHED: &str = "unmatched";
+
+/// The method as its label: any method outside the standard ones (a client may send any
+/// token) shares the label `OTHER`, so they cannot explode the number of series.
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD.iter().find(|(standard, _)| standard == method).map_or("OTHER", |(_, label)| label)
 }
 
 impl HttpMetrics {
@@ -71,14 +141,6 @@ impl HttpMetrics {
         Ok(Self { registry, requests, latency, in_flight, pool_connections })
     }
 
-    /// Counts a request in flight until the returned guard is dropped: whether its future
-    /// ran to the answer or was dropped unfinished (a worker stopping, a connection torn
-    /// down mid-request).
-    pub fn request_started(self: &Arc<Self>) -> InFlight {
-        self.in_flight.inc();
-        InFlight(Arc::clone(self))
-    }
-
     /// The text exposition format, with pool gauges read at scrape time.
     pub fn render(&self, database: &Database) -> Result<String, prometheus::Error> {
         let pool = database.pool_state();
@@ -94,23 +156,57 @@ impl HttpMetrics {
 
 #[cfg(test)]
 mod tests {
-    use super::HttpMetrics;
+    use super::{HttpMetrics, WorkerInstruments};
+    use actix_web::http::{Method, StatusCode};
+    use std::rc::Rc;
     use std::sync::Arc;
+    use std::time::Duration;
 
     fn in_flight(metrics: &HttpMetrics) -> i64 {
         metrics.in_flight.get()
     }
 
+    fn answers(metrics: &HttpMetrics, method: &str, route: &str, status: &str) -> u64 {
+        metrics.requests.with_label_values(&[method, route, status]).get()
+    }
+
     #[test]
     fn a_request_leaves_the_in_flight_count_however_it_ends() {
         let metrics = Arc::new(HttpMetrics::new().expect("metrics"));
-        let answered = metrics.request_started();
-        let dropped_unfinished = metrics.request_started();
+        let worker = Rc::new(WorkerInstruments::new(Arc::clone(&metrics)));
+        let answered = worker.request_started();
+        let dropped_unfinished = worker.request_started();
         assert_eq!(in_flight(&metrics), 2);
 
         drop(answered);
         assert_eq!(in_flight(&metrics), 1);
         drop(dropped_unfinished);
         assert_eq!(in_flight(&metrics), 0, "a request dropped unanswered is no longer in flight");
+    }
+
+    #[test]
+    fn answers_are_counted_by_method_route_and_status_across_workers() {
+        let metrics = Arc::new(HttpMetrics::new().expect("metrics"));
+        let first = Rc::new(WorkerInstruments::new(Arc::clone(&metrics))).request_started();
+        let second = Rc::new(WorkerInstruments::new(Arc::clone(&metrics))).request_started();
+        let whoami = || Some("/v1/whoami".to_owned());
+        let brew = Method::from_bytes(b"BREW").expect("a method token");
+        let elapsed = Duration::from_micros(300);
+
+        for _ in 0..3 {
+            first.answered(&Method::GET, whoami(), StatusCode::OK, elapsed);
+        }
+        second.answered(&Method::GET, whoami(), StatusCode::OK, elapsed);
+        second.answered(&Method::GET, whoami(), StatusCode::UNAUTHORIZED, elapsed);
+        first.answered(&Method::GET, None, StatusCode::NOT_FOUND, elapsed);
+        first.answered(&brew, None, StatusCode::NOT_FOUND, elapsed);
+
+        assert_eq!(answers(&metrics, "GET", "/v1/whoami", "200"), 4, "both workers add to one series");
+        assert_eq!(answers(&metrics, "GET", "/v1/whoami", "401"), 1);
+        assert_eq!(answers(&metrics, "GET", "unmatched", "404"), 1);
+        assert_eq!(answers(&metrics, "OTHER", "unmatched", "404"), 1, "unknown methods share one label");
+        let latency = metrics.latency.with_label_values(&["GET", "/v1/whoami", "200"]);
+        assert_eq!(latency.get_sample_count(), 4);
+        assert!((latency.get_sample_sum() - 4.0 * 0.0003).abs() < 1e-9);
     }
 }

@@ -7,7 +7,6 @@ use crate::metrics::HttpMetrics;
 use crate::rate_limit::RateLimits;
 use crate::{middleware, routes};
 use actix_web::dev::Server;
-use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use caravan_core::plans::PlanCatalog;
@@ -105,7 +104,6 @@ impl Application {
 
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
                 .wrap(middleware::Observe::new(metrics.clone()))
                 .app_data(app_database.clone())
                 .app_data(app_key_store.clone())

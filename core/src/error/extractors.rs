@@ -5,6 +5,7 @@
 use super::{ApiError, ErrorKind, PROBLEM_JSON, Problematic};
 use actix_web::{
     HttpRequest, HttpResponse,
+    body::EitherBody,
     dev::ServiceResponse,
     error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError, UrlencodedError},
     http::{
@@ -182,15 +183,15 @@ pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// Turns every error response that is not problem+json yet (actix's empty 405, the 413 of
-/// a raw body extractor, …) into one, keeping its status. Registered as the default
-/// handler of `ErrorHandlers`, so no API refusal reaches a client in another format; the
-/// portal's HTML error pages pass through.
-pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+/// a raw body extractor, …) into one, keeping its status; the portal's HTML error pages
+/// pass through. The gateway's outermost middleware calls it on every error response, so
+/// no API refusal reaches a client in another format.
+pub fn as_problem<B>(res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     let already_answered = res.headers().get(CONTENT_TYPE).is_some_and(|value| {
         value.as_bytes() == PROBLEM_JSON.as_bytes() || value.as_bytes().starts_with(b"text/html")
     });
     if already_answered {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        return res.map_into_left_body();
     }
     let (req, response) = res.into_parts();
     let refusal = refusal_for_status(&req, response.status());
@@ -200,7 +201,13 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     {
         response.headers_mut().insert(ALLOW, allow);
     }
-    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
+    ServiceResponse::new(req, response).map_into_right_body()
+}
+
+/// [`as_problem`] as the default handler of actix's `ErrorHandlers`, for apps without the
+/// gateway's middleware.
+pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    Ok(ErrorHandlerResponse::Response(as_problem(res)))
 }
 
 fn refusal_for_status(req: &HttpRequest, status: StatusCode) -> RequestError {

@@ -14,8 +14,8 @@ mod problem;
 pub mod responses;
 
 pub use extractors::{
-    AllowedMethods, RequestError, form_config, json_config, path_config, payload_config, problem_fallback,
-    query_config, route_not_found,
+    AllowedMethods, RequestError, as_problem, form_config, json_config, path_config, payload_config,
+    problem_fallback, query_config, route_not_found,
 };
 pub use kind::ErrorKind;
 pub use problem::{PROBLEM_JSON, Problem};

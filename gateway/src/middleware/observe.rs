@@ -1,5 +1,6 @@
-//! The outermost middleware: gives the request its id, measures it for Prometheus, logs
-//! it, and echoes `X-Request-Id`.
+//! The outermost middleware: gives the request its id, turns an error response the
+//! framework made without a body of ours into problem+json ([`as_problem`]), measures the
+//! request for Prometheus, logs it, and echoes `X-Request-Id`.
 //!
 //! Logging: a server error is logged at `error` with the request id and the cause chain
 //! that `ApiError` attached to the response; every request is logged at `debug` (target
@@ -7,20 +8,22 @@
 //! handler carry the request id, is opened only when debug logging is on: at `info` it
 //! would cost a tenth of the server's throughput on small requests.
 //!
-//! Written out as a [`Transform`] rather than with `from_fn`: it runs on every request,
-//! and `from_fn` boxes the rest of the chain's future and looks the metrics up in the app
-//! data each time.
+//! Written out as a [`Transform`] rather than with `from_fn`, and doing the work of
+//! actix's `ErrorHandlers` itself rather than wrapping it: it runs on every request, and
+//! each layer of boxed futures, app-data lookups and body mapping costs throughput.
 
-use crate::metrics::{HttpMetrics, InFlight};
-use actix_web::body::MessageBody;
+use crate::metrics::{HttpMetrics, InFlight, WorkerInstruments};
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{Error, HttpMessage, web};
 use caravan_core::ErrorCause;
+use caravan_core::error::as_problem;
 use caravan_core::request_id::{RequestIdentity, X_REQUEST_ID};
 use futures_util::future::{Ready, ready};
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tracing::Instrument;
@@ -43,21 +46,22 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
     B: MessageBody,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
     type Transform = ObserveService<S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(ObserveService { service, metrics: self.metrics.clone() }))
+        let instruments = WorkerInstruments::new(self.metrics.clone().into_inner());
+        ready(Ok(ObserveService { service, instruments: Rc::new(instruments) }))
     }
 }
 
 /// The middleware in front of one worker's app.
 pub struct ObserveService<S> {
     service: S,
-    metrics: web::Data<HttpMetrics>,
+    instruments: Rc<WorkerInstruments>,
 }
 
 impl<S> std::fmt::Debug for ObserveService<S> {
@@ -71,7 +75,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
     B: MessageBody,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
     type Future = Observed<S::Future>;
 
@@ -81,7 +85,7 @@ where
         let started = Instant::now();
         let identity = RequestIdentity::of(req.headers());
         let method = req.method().clone();
-        let in_flight = self.metrics.request_started();
+        let in_flight = self.instruments.request_started();
         let span = tracing::debug_span!("request", request_id = identity.as_str());
         req.extensions_mut().insert(identity.clone());
         let future = {
@@ -116,7 +120,7 @@ impl<F, B> Future for Observed<F>
 where
     F: Future<Output = Result<ServiceResponse<B>, Error>>,
 {
-    type Output = F::Output;
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
 
     fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -131,14 +135,21 @@ where
                 return Poll::Pending;
             }
         };
+        let outcome = outcome.map(|response| {
+            let status = response.status();
+            if status.is_client_error() || status.is_server_error() {
+                as_problem(response)
+            } else {
+                response.map_into_left_body()
+            }
+        });
         let elapsed = this.started.elapsed();
         let (route, status) = match &outcome {
             Ok(response) => (response.request().match_pattern(), response.status()),
             Err(error) => (None, error.as_response_error().status_code()),
         };
-        let route = route.as_deref().unwrap_or("unmatched");
-        this.in_flight.answered(this.method.as_str(), route, status.as_str(), elapsed);
-        log_answer(&identity, this.method, route, status, elapsed.as_secs_f64() * 1e3, &outcome);
+        log_answer(&identity, this.method, route.as_deref(), status, elapsed.as_secs_f64() * 1e3, &outcome);
+        this.in_flight.answered(this.method, route, status, elapsed);
         let mut response = outcome?;
         response.headers_mut().insert(X_REQUEST_ID, identity.0);
         Poll::Ready(Ok(response))
@@ -148,12 +159,13 @@ where
 fn log_answer<B>(
     identity: &RequestIdentity,
     method: &Method,
-    route: &str,
+    route: Option<&str>,
     status: StatusCode,
     elapsed_ms: f64,
     outcome: &Result<ServiceResponse<B>, Error>,
 ) {
     let request_id = identity.as_str();
+    let route = route.unwrap_or("unmatched");
     if status.is_server_error() {
         let cause = outcome
             .as_ref()
