@@ -67,6 +67,9 @@ async fn metrics_count_requests_by_route_and_status() {
     app.get("/healthz").await;
     app.get("/healthz").await;
     app.get("/no/such/route").await;
+    let brew = reqwest::Method::from_bytes(b"BREW").expect("a method token");
+    let brewed = app.client.request(brew, app.url("/no/such/route")).send().await.expect("request");
+    assert_eq!(brewed.status(), 404);
 
     let response = app.get("/metrics").await;
 
@@ -77,6 +80,10 @@ async fn metrics_count_requests_by_route_and_status() {
         "{text}"
     );
     assert!(text.contains(r#"caravan_http_requests_total{method="GET",route="unmatched",status="404"} 1"#));
+    assert!(
+        text.contains(r#"caravan_http_requests_total{method="OTHER",route="unmatched",status="404"} 1"#),
+        "a method outside the standard ones is labelled OTHER: {text}"
+    );
     assert!(text.contains(r#"caravan_http_request_duration_seconds_bucket{method="GET",route="/healthz",status="200",le="0.0005"}"#));
     assert!(text.contains("caravan_db_pool_connections{state=\"idle\"}"));
 }
