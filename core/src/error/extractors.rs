@@ -183,8 +183,9 @@ pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// Turns every error response that is not problem+json yet (actix's empty 405, the 413 of
-/// a raw body extractor, …) into one, keeping its status; the portal's HTML error pages
-/// pass through. The gateway's outermost middleware calls it on every error response, so
+/// a raw body extractor, …) into one, keeping its status where a problem kind has it (any
+/// other becomes 400, or 500 for a server error); the portal's HTML error pages pass
+/// through. The gateway's outermost middleware calls it on every error response, so
 /// no API refusal reaches a client in another format.
 pub fn as_problem<B>(res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     let already_answered = res.headers().get(CONTENT_TYPE).is_some_and(|value| {
@@ -224,9 +225,15 @@ fn refusal_for_status(req: &HttpRequest, status: StatusCode) -> RequestError {
         StatusCode::UNAUTHORIZED => RequestError::Refused { kind: ErrorKind::Unauthorized, reason },
         StatusCode::FORBIDDEN => RequestError::Refused { kind: ErrorKind::Forbidden, reason },
         StatusCode::CONFLICT => RequestError::Refused { kind: ErrorKind::Conflict, reason },
+        StatusCode::GONE => RequestError::Refused { kind: ErrorKind::Gone, reason },
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            RequestError::Refused { kind: ErrorKind::RangeNotSatisfiable, reason }
+        }
         StatusCode::UNPROCESSABLE_ENTITY => RequestError::Refused { kind: ErrorKind::Unprocessable, reason },
         StatusCode::TOO_MANY_REQUESTS => RequestError::Refused { kind: ErrorKind::TooManyRequests, reason },
         StatusCode::SERVICE_UNAVAILABLE => RequestError::Refused { kind: ErrorKind::Unavailable, reason },
+        StatusCode::BAD_GATEWAY => RequestError::Refused { kind: ErrorKind::BadGateway, reason },
+        StatusCode::GATEWAY_TIMEOUT => RequestError::Refused { kind: ErrorKind::GatewayTimeout, reason },
         status if status.is_server_error() => RequestError::Refused { kind: ErrorKind::Internal, reason },
         _ => RequestError::Refused { kind: ErrorKind::BadRequest, reason },
     }
@@ -268,6 +275,10 @@ mod tests {
         HttpResponse::Ok().finish()
     }
 
+    async fn answer_bare(code: web::Path<u16>) -> HttpResponse {
+        HttpResponse::new(StatusCode::from_u16(code.into_inner()).unwrap_or(StatusCode::OK))
+    }
+
     async fn call(request: test::TestRequest) -> (u16, Option<String>, Value) {
         let app = test::init_service(
             App::new()
@@ -280,6 +291,7 @@ mod tests {
                 .service(web::resource("/bytes").route(web::post().to(accept_bytes)))
                 .service(web::resource("/query").route(web::get().to(accept_query)))
                 .service(web::resource("/items/{id}").route(web::get().to(accept_path)))
+                .service(web::resource("/bare/{status}").route(web::get().to(answer_bare)))
                 .default_service(web::to(route_not_found)),
         )
         .await;
@@ -354,5 +366,17 @@ mod tests {
     async fn unknown_routes_and_wrong_methods_are_problems() {
         assert_problem(call(test::TestRequest::get().uri("/nowhere")).await, 404, "route-not-found");
         assert_problem(call(test::TestRequest::delete().uri("/json")).await, 405, "method-not-allowed");
+    }
+
+    #[actix_web::test]
+    async fn a_bodiless_refusal_keeps_its_status_when_a_problem_kind_has_it() {
+        for (status, slug) in
+            [(410, "request-refused"), (416, "request-refused"), (502, "internal"), (504, "internal")]
+        {
+            let answer = call(test::TestRequest::get().uri(&format!("/bare/{status}"))).await;
+            assert_problem(answer, status, slug);
+        }
+        assert_problem(call(test::TestRequest::get().uri("/bare/418")).await, 400, "request-refused");
+        assert_problem(call(test::TestRequest::get().uri("/bare/501")).await, 500, "internal");
     }
 }

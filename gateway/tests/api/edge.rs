@@ -70,6 +70,8 @@ async fn metrics_count_requests_by_route_and_status() {
     let brew = reqwest::Method::from_bytes(b"BREW").expect("a method token");
     let brewed = app.client.request(brew, app.url("/no/such/route")).send().await.expect("request");
     assert_eq!(brewed.status(), 404);
+    let deleted = app.client.delete(app.url("/healthz")).send().await.expect("request");
+    assert_eq!(deleted.status(), 405);
 
     let response = app.get("/metrics").await;
 
@@ -83,6 +85,10 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(
         text.contains(r#"caravan_http_requests_total{method="OTHER",route="unmatched",status="404"} 1"#),
         "a method outside the standard ones is labelled OTHER: {text}"
+    );
+    assert!(
+        text.contains(r#"caravan_http_requests_total{method="DELETE",route="/healthz",status="405"} 1"#),
+        "a refusal the framework made is counted with its final status: {text}"
     );
     assert!(text.contains(r#"caravan_http_request_duration_seconds_bucket{method="GET",route="/healthz",status="200",le="0.0005"}"#));
     assert!(text.contains("caravan_db_pool_connections{state=\"idle\"}"));

@@ -21,6 +21,7 @@ async fn a_wrong_method_is_a_problem_405_naming_the_allowed_ones() {
 
     let response = app.client.delete(app.url("/healthz")).send().await.expect("send");
     assert_eq!(response.headers().get("allow").and_then(|value| value.to_str().ok()), Some("GET"));
+    assert!(response.headers().contains_key("x-request-id"), "a converted refusal keeps its request id");
     let body = assert_problem(response, 405, "method-not-allowed").await;
     assert_eq!(body["detail"], "DELETE is not allowed on /healthz");
 
