@@ -36,9 +36,9 @@ pub struct HttpMetrics {
 pub struct InFlight(Rc<WorkerInstruments>);
 
 impl InFlight {
-    /// Counts the request's answer and its latency under its method, route pattern
-    /// (`unmatched` when it matched none) and status.
-    pub fn answered(&self, method: &Method, route: Option<String>, status: StatusCode, elapsed: Duration) {
+    /// Counts the request's answer and its latency under its method, route label (the
+    /// matched pattern, or [`UNMATCHED`]) and status.
+    pub fn answered(&self, method: &Method, route: String, status: StatusCode, elapsed: Duration) {
         self.0.answered(method, route, status, elapsed);
     }
 }
@@ -50,7 +50,7 @@ impl Drop for InFlight {
 }
 
 /// The counter and the histogram of one method, route and status.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Instruments {
     requests: IntCounter,
     latency: Histogram,
@@ -58,8 +58,9 @@ struct Instruments {
 
 /// One server worker's view of the metrics. It finds the counter and histogram of a
 /// method, route and status in the shared vectors once; after that, counting an answer is
-/// a lookup in the worker's own map, without the vectors' lock and reference counts. It holds as many entries as the labels
-/// have values, which the route patterns, the standard methods and the status codes bound.
+/// a lookup in the worker's own map, without the vectors' lock and reference counts. It
+/// holds as many entries as the labels have values, which the route patterns, the
+/// standard methods and the status codes bound.
 #[derive(Debug)]
 pub struct WorkerInstruments {
     metrics: Arc<HttpMetrics>,
@@ -79,8 +80,8 @@ impl WorkerInstruments {
         InFlight(Rc::clone(self))
     }
 
-    fn answered(&self, method: &Method, route: Option<String>, status: StatusCode, elapsed: Duration) {
-        let key = (method_label(method), route.unwrap_or_else(|| UNMATCHED.to_owned()), status);
+    fn answered(&self, method: &Method, route: String, status: StatusCode, elapsed: Duration) {
+        let key = (method_label(method), route, status);
         let mut by_labels = self.by_labels.borrow_mut();
         let instruments = by_labels.entry(key).or_insert_with_key(|(method, route, status)| {
             let labels = [*method, route.as_str(), status.as_str()];
@@ -95,7 +96,7 @@ impl WorkerInstruments {
 }
 
 /// The route label of a request that matched no route.
-const UNMATCHED: &str = "unmatched";
+pub const UNMATCHED: &str = "unmatched";
 
 /// The method as its label: any method outside the standard ones (a client may send any
 /// token) shares the label `OTHER`, so they cannot explode the number of series.
@@ -157,7 +158,7 @@ impl HttpMetrics {
 
 #[cfg(test)]
 mod tests {
-    use super::{HttpMetrics, WorkerInstruments};
+    use super::{HttpMetrics, UNMATCHED, WorkerInstruments};
     use actix_web::http::{Method, StatusCode};
     use std::rc::Rc;
     use std::sync::Arc;
@@ -190,7 +191,8 @@ mod tests {
         let metrics = Arc::new(HttpMetrics::new().expect("metrics"));
         let first = Rc::new(WorkerInstruments::new(Arc::clone(&metrics))).request_started();
         let second = Rc::new(WorkerInstruments::new(Arc::clone(&metrics))).request_started();
-        let whoami = || Some("/v1/whoami".to_owned());
+        let whoami = || "/v1/whoami".to_owned();
+        let unmatched = || UNMATCHED.to_owned();
         let brew = Method::from_bytes(b"BREW").expect("a method token");
         let elapsed = Duration::from_micros(300);
 
@@ -199,8 +201,8 @@ mod tests {
         }
         second.answered(&Method::GET, whoami(), StatusCode::OK, elapsed);
         second.answered(&Method::GET, whoami(), StatusCode::UNAUTHORIZED, elapsed);
-        first.answered(&Method::GET, None, StatusCode::NOT_FOUND, elapsed);
-        first.answered(&brew, None, StatusCode::NOT_FOUND, elapsed);
+        first.answered(&Method::GET, unmatched(), StatusCode::NOT_FOUND, elapsed);
+        first.answered(&brew, unmatched(), StatusCode::NOT_FOUND, elapsed);
 
         assert_eq!(answers(&metrics, "GET", "/v1/whoami", "200"), 4, "both workers add to one series");
         assert_eq!(answers(&metrics, "GET", "/v1/whoami", "401"), 1);

@@ -12,7 +12,7 @@
 //! actix's `ErrorHandlers` itself rather than wrapping it: it runs on every request, and
 //! each layer of boxed futures, app-data lookups and body mapping costs throughput.
 
-use crate::metrics::{HttpMetrics, InFlight, WorkerInstruments};
+use crate::metrics::{HttpMetrics, InFlight, UNMATCHED, WorkerInstruments};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::{Method, StatusCode};
@@ -148,7 +148,8 @@ where
             Ok(response) => (response.request().match_pattern(), response.status()),
             Err(error) => (None, error.as_response_error().status_code()),
         };
-        log_answer(&identity, this.method, route.as_deref(), status, elapsed.as_secs_f64() * 1e3, &outcome);
+        let route = route.unwrap_or_else(|| UNMATCHED.to_owned());
+        log_answer(&identity, this.method, &route, status, elapsed.as_secs_f64() * 1e3, &outcome);
         this.in_flight.answered(this.method, route, status, elapsed);
         let mut response = outcome?;
         response.headers_mut().insert(X_REQUEST_ID, identity.0);
@@ -159,13 +160,12 @@ where
 fn log_answer<B>(
     identity: &RequestIdentity,
     method: &Method,
-    route: Option<&str>,
+    route: &str,
     status: StatusCode,
     elapsed_ms: f64,
     outcome: &Result<ServiceResponse<B>, Error>,
 ) {
     let request_id = identity.as_str();
-    let route = route.unwrap_or("unmatched");
     if status.is_server_error() {
         let cause = outcome
             .as_ref()
