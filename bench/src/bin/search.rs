@@ -106,8 +106,15 @@ fn main() -> anyhow::Result<()> {
         queries(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/search/relevance.tsv"), |_| true)?;
     let (recall, mrr) = relevance_scores(&relevance_set, |q| search(q))?;
     println!("  relevance set ({} queries): recall@10 {recall:.3}, MRR {mrr:.3}", relevance_set.len());
+    println!("  typo queries: recall@10 {caravan_recall:.3}");
 
     if in_process_only {
+        for (query, expected) in &relevance_set {
+            let names = search(query)?;
+            if !names.iter().any(|name| expected.contains(name)) {
+                println!("  miss: {query:?} expected {expected:?}, got {names:?}");
+            }
+        }
         for (name, queries) in [("1–3 word", &plain), ("typo", &typos)] {
             let mut slowest: Vec<(f64, &str)> = queries
                 .iter()

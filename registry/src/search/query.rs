@@ -5,10 +5,10 @@
 //! and — when it has 4 letters or more — with typos in the name and description (1 edit
 //! up to 7 letters; beyond, 2 when no word is 1 edit away); the last word also matches as
 //! a prefix. Any word may match (OR), but a result matching more of them ranks higher
-//! (see `text_query`); a capsule whose name equals the query ranks first. Common English
-//! words (`for`, `and`, `to`…) are left out unless they are the last word or all there
-//! is. No query syntax is interpreted: quotes, parentheses, `AND` and `*` are just
-//! characters.
+//! (see `text_query`); a capsule whose name is the query (its words joined by `-` or by
+//! nothing, one typo allowed) ranks first. Common English words (`for`, `and`, `to`…) are
+//! left out unless they are the last word or all there is. No query syntax is
+//! interpreted: quotes, parentheses, `AND` and `*` are just characters.
 
 use super::best_terms::BestTermsQuery;
 use super::expand::Expander;
@@ -244,15 +244,20 @@ fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[Stri
         }
         scored_words.push(ways);
     }
-    // A query that is a capsule's name (`babel core`, `acme/echo`, `express`) ranks it first.
-    let joined = words.join("-");
-    let mut named = vec![
-        (Term::from_field_text(fields.short_name, &joined), 3.0),
-        (Term::from_field_text(fields.name, &raw.trim().to_lowercase()), 3.0),
-    ];
-    let distance = typo_distance(&joined);
-    if distance > 0 {
-        named.extend(scored(fields.short_name, expander.typos(fields.short_name, &joined, distance), 1.5));
+    // A query that is a capsule's name (`babel core`, `acme/echo`, `express`, `tailwind
+    // css` for `tailwindcss`) ranks it first. A typo in it is one edit, however long the
+    // name: the words' own expansions carry a typo in each of several words, and a walk
+    // for two edits over the dictionary of names would cost a third of the search.
+    let mut named = vec![(Term::from_field_text(fields.name, &raw.trim().to_lowercase()), 3.0)];
+    let mut spellings = vec![words.join("-")];
+    if words.len() > 1 {
+        spellings.push(words.concat());
+    }
+    for spelled in &spellings {
+        named.push((Term::from_field_text(fields.short_name, spelled), 3.0));
+        if typo_distance(spelled) > 0 {
+            named.extend(scored(fields.short_name, expander.typos(fields.short_name, spelled, 1), 1.5));
+        }
     }
     scored_words.push(named);
     Box::new(BestTermsQuery::new(scored_words))

@@ -15,8 +15,9 @@ use tantivy::SegmentReader;
 use tantivy::schema::Field;
 
 /// The fields whose words are looked up this way: the ones every query word with 4
-/// letters or more is looked for with one typo in (see `query`).
-pub const TYPO_INDEXED: [&str; 2] = ["name_words", "description"];
+/// letters or more is looked for with one typo in, and the short names, which the whole
+/// query is (see `query`).
+pub const TYPO_INDEXED: [&str; 3] = ["name_words", "description", "short_name"];
 
 /// One field's words in one segment, filed under their one-deletion keys.
 #[derive(Debug)]
@@ -43,6 +44,9 @@ impl TypoIndex {
             words.push((Box::from(word), stream.value().doc_freq));
         }
         keys.sort_unstable();
+        // The vectors grew by doubling; a catalog's worth of names holds millions of keys.
+        keys.shrink_to_fit();
+        words.shrink_to_fit();
         Ok(Self { field, keys, words })
     }
 

@@ -172,7 +172,9 @@ async fn imported_catalog_entries_are_found_with_typos_and_ranked_by_popularity(
     let tsv = "name\tversion\tdownloads_a_month\tdescription\n\
         express\t5.1.0\t170000000\tFast, unopinionated, minimalist web framework\n\
         expresso\t0.1.0\t120\tA tiny test runner\n\
-        @babel/core\t7.28.0\t300000000\tBabel compiler core.\n";
+        @babel/core\t7.28.0\t300000000\tBabel compiler core.\n\
+        tailwind-merge\t3.3.1\t60000000\tMerge Tailwind CSS classes without style conflicts\n\
+        tailwindcss\t4.1.0\t50000000\tA utility-first framework for rapidly building custom user interfaces\n";
     let entries =
         caravan_registry::search::catalog::read(tsv.as_bytes(), caravan_core::db::now()).expect("read");
     caravan_registry::search::catalog::store(&mut app.database.connect(), &entries, |_| {}).expect("store");
@@ -186,6 +188,12 @@ async fn imported_catalog_entries_are_found_with_typos_and_ranked_by_popularity(
     let framework: Value =
         app.get_as(&reader.key, "/v1/search?q=web%20framwork").await.json().await.expect("json");
     assert_eq!(names(&framework)[0], "npm/express");
+    // A name typed as two words, and with a typo too.
+    for query in ["tailwind%20css", "talwind%20css"] {
+        let split: Value =
+            app.get_as(&reader.key, &format!("/v1/search?q={query}")).await.json().await.expect("json");
+        assert_eq!(names(&split)[0], "npm/tailwindcss", "q={query}: {split}");
+    }
 }
 
 #[actix_web::test]
