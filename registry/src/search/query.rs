@@ -1,13 +1,13 @@
 //! Searching: the query built from the user's words, filters, facets, highlighted
 //! snippets, sort orders and the score formula (`ranking`).
 //!
-//! Each word matches exactly in the name, keywords, description (stemmed) and README,
-//! and — when it has 4 letters or more — with typos in the name and description (1 edit
-//! up to 7 letters; beyond, 2 when no word is 1 edit away); the last word also matches as
-//! a prefix. Any word may match (OR), but a result matching more of them ranks higher
-//! (see `text_query`); a capsule whose name is the query (its words joined by `-` or by
-//! nothing, one typo allowed) ranks first. Common English words (`for`, `and`, `to`…) are
-//! left out unless they are the last word or all there is. No query syntax is
+//! Each word matches exactly in the name, keywords, description (stemmed) and README, and —
+//! when it has 4 letters or more — with typos in the name and description (1 edit up to 7
+//! letters; beyond, 2 when no word is 1 edit away); the last word also matches as a prefix.
+//! Any word may match (OR), but a result matching more of them ranks higher (see
+//! `text_query`); a capsule whose name is the query (its words joined by `-` or by nothing)
+//! ranks first, and one a typo away ranks high. Common English words (`for`, `and`, `to`…)
+//! are left out unless they are the last word or all there is. No query syntax is
 //! interpreted: quotes, parentheses, `AND` and `*` are just characters.
 
 use super::best_terms::BestTermsQuery;
@@ -214,8 +214,9 @@ fn escape_html(text: &str) -> String {
 
 /// The query's score counts its words: each word scores the best way it matches — 1.3
 /// exactly in the name, 1.2 in the keywords, 1.2 as the prefix of a name word (the last
-/// word), 1.1 exactly in the description or README, 1.0 with a typo — and a capsule named
-/// exactly like the query gets 3 more (1.5 with a typo). `relevance` then takes the cube,
+/// word), 1.1 exactly in the description or README, 1.0 with a typo — and a capsule whose
+/// short name is the words joined by `-` or by nothing gets 3 more (1.5 one edit away, from
+/// 4 letters on). `relevance` then takes the cube,
 /// so matching more of the words outweighs popularity. Typos and prefixes stand for the
 /// few indexed words `expand` finds for them.
 fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[String]) -> Box<dyn Query> {
@@ -256,7 +257,10 @@ fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[Stri
     for spelled in &spellings {
         named.push((Term::from_field_text(fields.short_name, spelled), 3.0));
         if typo_distance(spelled) > 0 {
-            named.extend(scored(fields.short_name, expander.typos(fields.short_name, spelled, 1), 1.5));
+            let mut typos = expander.typos(fields.short_name, spelled, 1);
+            // `tailwindcss` is one edit from `tailwind-css`, and already in exactly.
+            typos.retain(|typo| !spellings.contains(typo));
+            named.extend(scored(fields.short_name, typos, 1.5));
         }
     }
     scored_words.push(named);

@@ -174,7 +174,7 @@ async fn imported_catalog_entries_are_found_with_typos_and_ranked_by_popularity(
         expresso\t0.1.0\t120\tA tiny test runner\n\
         @babel/core\t7.28.0\t300000000\tBabel compiler core.\n\
         tailwind-merge\t3.3.1\t60000000\tMerge Tailwind CSS classes without style conflicts\n\
-        tailwindcss\t4.1.0\t50000000\tA utility-first framework for rapidly building custom user interfaces\n";
+        tailwindcss\t4.1.0\t50000000\tA utility-first CSS framework for rapidly building custom user interfaces\n";
     let entries =
         caravan_registry::search::catalog::read(tsv.as_bytes(), caravan_core::db::now()).expect("read");
     caravan_registry::search::catalog::store(&mut app.database.connect(), &entries, |_| {}).expect("store");
