@@ -25,6 +25,9 @@ pub struct TypoIndex {
     pub field: Field,
     /// (key, word number), sorted.
     keys: Vec<(u32, u32)>,
+    /// `keys` cut by their top bits: a lookup reads one bucket of a few keys, not a binary
+    /// search through millions of them.
+    buckets: Buckets,
     /// Each word and the number of documents containing it, in dictionary order.
     words: Vec<(Box<str>, u32)>,
 }
@@ -47,7 +50,8 @@ impl TypoIndex {
         // The vectors grew by doubling; a catalog's worth of names holds millions of keys.
         keys.shrink_to_fit();
         words.shrink_to_fit();
-        Ok(Self { field, keys, words })
+        let buckets = Buckets::of(&keys);
+        Ok(Self { field, keys, buckets, words })
     }
 
     /// Calls `found` with each indexed word exactly one edit away from `word` (a swap of two
@@ -55,9 +59,10 @@ impl TypoIndex {
     pub fn one_edit_from(&self, word: &str, mut found: impl FnMut(&str, u32)) {
         let mut candidates: Vec<u32> = Vec::new();
         for &key in Keys::default().of(word) {
-            let start = self.keys.partition_point(|&(filed, _)| filed < key);
+            let bucket = self.keys.get(self.buckets.range(key)).unwrap_or_default();
+            let start = bucket.partition_point(|&(filed, _)| filed < key);
             candidates
-                .extend(self.keys[start..].iter().take_while(|&&(filed, _)| filed == key).map(|&(_, n)| n));
+                .extend(bucket.iter().skip(start).take_while(|&&(filed, _)| filed == key).map(|&(_, n)| n));
         }
         candidates.sort_unstable();
         candidates.dedup();
@@ -68,6 +73,46 @@ impl TypoIndex {
             {
                 found(candidate, *frequency);
             }
+        }
+    }
+}
+
+/// The sorted keys cut into buckets by their top bits, two to four keys to a bucket.
+#[derive(Debug)]
+struct Buckets {
+    /// `starts[b]..starts[b + 1]` is where bucket `b` lies in the keys.
+    starts: Vec<u32>,
+    /// How many of a key's top bits number its bucket (at most 20: 4 MiB of starts).
+    bits: u32,
+}
+
+impl Buckets {
+    fn of(keys: &[(u32, u32)]) -> Self {
+        let bits = (usize::BITS - (keys.len() / 4).leading_zeros()).min(20);
+        let mut starts = vec![0u32; (1 << bits) + 1];
+        for &(key, _) in keys {
+            if let Some(count) = starts.get_mut(Self::bucket(key, bits) + 1) {
+                *count += 1;
+            }
+        }
+        let mut total = 0;
+        for start in &mut starts {
+            total += *start;
+            *start = total;
+        }
+        Self { starts, bits }
+    }
+
+    fn bucket(key: u32, bits: u32) -> usize {
+        (u64::from(key) >> (32 - bits)) as usize
+    }
+
+    /// Where the keys that share `key`'s bucket lie.
+    fn range(&self, key: u32) -> std::ops::Range<usize> {
+        let bucket = Self::bucket(key, self.bits);
+        match (self.starts.get(bucket), self.starts.get(bucket + 1)) {
+            (Some(&start), Some(&end)) => start as usize..end as usize,
+            _ => 0..0,
         }
     }
 }
@@ -126,7 +171,24 @@ fn one_edit_apart(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Keys, one_edit_apart};
+    use super::{Buckets, Keys, hash, one_edit_apart};
+
+    #[test]
+    fn every_key_is_found_in_its_bucket() {
+        for count in [0_u32, 1, 3, 4, 100, 5_000] {
+            let mut keys: Vec<(u32, u32)> =
+                (0..count).map(|number| (hash(&number.to_le_bytes()), number)).collect();
+            keys.extend([(0, count), (u32::MAX, count + 1)]);
+            keys.sort_unstable();
+            let buckets = Buckets::of(&keys);
+            assert_eq!(buckets.starts.last().copied(), Some(keys.len() as u32));
+            for &(key, number) in &keys {
+                let bucket = &keys[buckets.range(key)];
+                assert!(bucket.contains(&(key, number)), "{count} keys: {key}");
+                assert!(bucket.len() <= 24, "{count} keys: a bucket of {}", bucket.len());
+            }
+        }
+    }
 
     #[test]
     fn one_edit_is_an_insertion_a_deletion_a_change_or_a_swap() {
