@@ -77,7 +77,8 @@ impl TypoIndex {
     }
 }
 
-/// The sorted keys cut into buckets by their top bits, two to four keys to a bucket.
+/// The sorted keys cut into buckets by their top bits: two to four keys to a bucket on
+/// average, more past 4 Mi keys, where `bits` stops at 20.
 #[derive(Debug)]
 struct Buckets {
     /// `starts[b]..starts[b + 1]` is where bucket `b` lies in the keys.
@@ -88,7 +89,7 @@ struct Buckets {
 
 impl Buckets {
     fn of(keys: &[(u32, u32)]) -> Self {
-        let bits = (usize::BITS - (keys.len() / 4).leading_zeros()).min(20);
+        let bits = Self::bits_for(keys.len());
         let mut starts = vec![0u32; (1 << bits) + 1];
         for &(key, _) in keys {
             if let Some(count) = starts.get_mut(Self::bucket(key, bits) + 1) {
@@ -101,6 +102,11 @@ impl Buckets {
             *start = total;
         }
         Self { starts, bits }
+    }
+
+    /// Enough bits for a bucket per two to four keys, at most 20.
+    fn bits_for(keys: usize) -> u32 {
+        (usize::BITS - (keys / 4).leading_zeros()).min(20)
     }
 
     fn bucket(key: u32, bits: u32) -> usize {
@@ -174,6 +180,12 @@ mod tests {
     use super::{Buckets, Keys, hash, one_edit_apart};
 
     #[test]
+    fn buckets_hold_two_to_four_keys_up_to_a_million_buckets() {
+        let bits = [0, 3, 4, 7, 8, 4_000, 4 << 20, usize::MAX].map(Buckets::bits_for);
+        assert_eq!(bits, [0, 0, 1, 1, 2, 10, 20, 20]);
+    }
+
+    #[test]
     fn every_key_is_found_in_its_bucket() {
         for count in [0_u32, 1, 3, 4, 100, 5_000] {
             let mut keys: Vec<(u32, u32)> =
@@ -182,9 +194,12 @@ mod tests {
             keys.sort_unstable();
             let buckets = Buckets::of(&keys);
             assert_eq!(buckets.starts.last().copied(), Some(keys.len() as u32));
+            assert_eq!(buckets.starts.len(), (1 << buckets.bits) + 1);
+            let bucket_of = |key| Buckets::bucket(key, buckets.bits);
             for &(key, number) in &keys {
                 let bucket = &keys[buckets.range(key)];
                 assert!(bucket.contains(&(key, number)), "{count} keys: {key}");
+                assert!(bucket.iter().all(|&(other, _)| bucket_of(other) == bucket_of(key)), "{count} keys");
                 assert!(bucket.len() <= 24, "{count} keys: a bucket of {}", bucket.len());
             }
         }
