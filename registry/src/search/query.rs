@@ -216,9 +216,8 @@ fn escape_html(text: &str) -> String {
 /// exactly in the name, 1.2 in the keywords, 1.2 as the prefix of a name word (the last
 /// word), 1.1 exactly in the description or README, 1.0 with a typo — and a capsule whose
 /// short name is the words joined by `-` or by nothing gets 3 more (1.5 one edit away, from
-/// 4 letters on). `relevance` then takes the cube,
-/// so matching more of the words outweighs popularity. Typos and prefixes stand for the
-/// few indexed words `expand` finds for them.
+/// 4 letters on). `relevance` then takes the cube, so matching more of the words outweighs
+/// popularity. Typos and prefixes stand for the few indexed words `expand` finds for them.
 fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[String]) -> Box<dyn Query> {
     let fields = index.fields;
     if words.is_empty() {
