@@ -7,7 +7,14 @@
 //! at a time into two arrays: the current word's best score per document, and the running
 //! sum. Each posting then costs an array write, not a walk through three levels of boxed
 //! scorers, and a broad query reads tens of thousands of postings.
+//!
+//! Given the segments' rows (`rows`), the scorer reads the rows of a window's matches as
+//! soon as the window is filled. The collectors read each match's row as it is handed
+//! out, one at a time: a cache miss each, paid in turn. Read together, the misses
+//! overlap, and the collectors find the rows in the cache.
 
+use super::warm::{SegmentValues, WarmValues};
+use std::sync::Arc;
 use tantivy::postings::SegmentPostings;
 use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::IndexRecordOption;
@@ -19,20 +26,28 @@ const WINDOW_BLOCKS: usize = WINDOW / 64;
 
 /// For each word, the terms that stand for it and what each scores: a document matches if
 /// it holds any term, and scores, summed over the words, the best of the terms it holds.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BestTermsQuery {
-    words: Vec<Vec<(Term, Score)>>,
+    words: Arc<[Vec<(Term, Score)>]>,
+    /// The rows read ahead, if any.
+    rows: Option<Arc<WarmValues>>,
 }
 
 impl BestTermsQuery {
     pub fn new(words: Vec<Vec<(Term, Score)>>) -> Self {
-        Self { words }
+        Self { words: words.into(), rows: None }
+    }
+
+    /// Reads the rows of a window's matches ahead of the collectors.
+    pub fn reading_rows_ahead(mut self, values: Arc<WarmValues>) -> Self {
+        self.rows = Some(values);
+        self
     }
 }
 
 impl Query for BestTermsQuery {
     fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(BestTermsWeight { words: self.words.clone() }))
+        Ok(Box::new(BestTermsWeight { words: Arc::clone(&self.words), rows: self.rows.clone() }))
     }
 
     fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
@@ -43,7 +58,8 @@ impl Query for BestTermsQuery {
 }
 
 struct BestTermsWeight {
-    words: Vec<Vec<(Term, Score)>>,
+    words: Arc<[Vec<(Term, Score)>]>,
+    rows: Option<Arc<WarmValues>>,
 }
 
 impl Weight for BestTermsWeight {
@@ -58,7 +74,8 @@ impl Weight for BestTermsWeight {
                 }
             }
         }
-        Ok(Box::new(BestTermsScorer::new(sources)))
+        let rows = self.rows.as_ref().map(|values| values.of(reader)).transpose()?;
+        Ok(Box::new(BestTermsScorer::new(sources, rows)))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
@@ -84,6 +101,8 @@ struct BestTermsScorer {
     window: Window,
     doc: DocId,
     score: Score,
+    /// The segment's rows, to read ahead.
+    rows: Option<Arc<SegmentValues>>,
 }
 
 /// The documents read from `start` on, up to `WINDOW` of them, each by its offset (slot).
@@ -100,7 +119,7 @@ struct Window {
 }
 
 impl BestTermsScorer {
-    fn new(sources: Vec<Source>) -> Self {
+    fn new(sources: Vec<Source>, rows: Option<Arc<SegmentValues>>) -> Self {
         let window = Window {
             start: 0,
             best: vec![0.0; WINDOW],
@@ -108,7 +127,7 @@ impl BestTermsScorer {
             pending: [0; WINDOW_BLOCKS],
             block: WINDOW_BLOCKS,
         };
-        let mut scorer = Self { sources, window, doc: 0, score: 0.0 };
+        let mut scorer = Self { sources, window, doc: 0, score: 0.0, rows };
         scorer.advance();
         scorer
     }
@@ -141,6 +160,9 @@ impl BestTermsScorer {
             if sources.peek().is_none_or(|next| next.word != source.word) {
                 window.add_word(&mut word_matches);
             }
+        }
+        if let Some(values) = &self.rows {
+            values.rows.read_ahead(start, &window.pending);
         }
         true
     }
@@ -235,6 +257,8 @@ impl Scorer for BestTermsScorer {
 #[cfg(test)]
 mod tests {
     use super::BestTermsQuery;
+    use crate::search::warm::WarmValues;
+    use std::sync::Arc;
     use tantivy::collector::TopDocs;
     use tantivy::query::{BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, Occur, Query, TermQuery};
     use tantivy::schema::{Field, IndexRecordOption, STRING, Schema};
@@ -349,7 +373,11 @@ mod tests {
                 })
                 .collect();
             let what = format!("round {round}: {words:?}");
-            let query = BestTermsQuery::new(words.clone());
+            // Half the rounds read the rows ahead, which must change nothing.
+            let query = match round % 2 {
+                0 => BestTermsQuery::new(words.clone()),
+                _ => BestTermsQuery::new(words.clone()).reading_rows_ahead(Arc::new(WarmValues::default())),
+            };
             assert_same(&everything(&searcher, &query)?, &everything(&searcher, &*composed(&words))?, &what);
 
             // Excluded by a filter, and intersected with a dense one and with a sparse one (a
@@ -374,7 +402,7 @@ mod tests {
         let (searcher, [a, _, _]) = index()?;
         let gone = BestTermsQuery::new(vec![vec![(Term::from_field_text(a, "gone"), 1.0)]]);
         assert!(everything(&searcher, &gone)?.is_empty());
-        assert!(everything(&searcher, &BestTermsQuery::default())?.is_empty());
+        assert!(everything(&searcher, &BestTermsQuery::new(Vec::new()))?.is_empty());
         let rare = BestTermsQuery::new(vec![vec![(Term::from_field_text(a, "rare"), 1.0)]]);
         assert_eq!(everything(&searcher, &rare)?.len(), 12);
         Ok(())

@@ -37,18 +37,31 @@ impl<'s> Expander<'s> {
     /// The words of `field` within `distance` edits of `word` (a transposition is one
     /// edit), other than `word` itself: the most frequent first.
     ///
-    /// Edits are tried one at a time: two edits only when no word is one edit away. A word
-    /// with a neighbour one edit away is most likely that neighbour, or spelled right; and
-    /// the walk for two edits visits far more of the dictionary than the walk for one.
+    /// Edits are tried one at a time: two edits only when no word is one edit away and
+    /// `word` itself is not indexed in `field`. A word with a neighbour one edit away is
+    /// most likely that neighbour, or spelled right, as is a word the field holds; and the
+    /// walk for two edits visits far more of the dictionary than the lookup for one.
     pub fn typos(&mut self, field: Field, word: &str, distance: u8) -> Vec<String> {
         let mut found = HashMap::new();
         for edits in 1..=distance {
+            if edits > 1 && self.indexed(field, word) {
+                break;
+            }
             found = self.within(field, word, edits);
             if !found.is_empty() {
                 break;
             }
         }
         most_frequent(found, TYPO_EXPANSIONS)
+    }
+
+    /// Whether a segment holds `word` in `field`.
+    fn indexed(&self, field: Field, word: &str) -> bool {
+        self.searcher.segment_readers().iter().any(|segment| {
+            segment
+                .inverted_index(field)
+                .is_ok_and(|inverted| matches!(inverted.terms().get(word.as_bytes()), Ok(Some(_))))
+        })
     }
 
     /// The words of `field` within `edits` of `word`, other than `word`, with their
@@ -185,6 +198,21 @@ mod tests {
             assert_eq!(looked_up, Some(expander.walked(field, word, first, 1)), "{word}");
         }
         assert_eq!(expander.typos(field, "reactx", 1), ["react", "reactt"]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_word_the_field_holds_is_not_looked_for_two_edits_away() -> anyhow::Result<()> {
+        let directory = tempfile::tempdir()?;
+        let index = SearchIndex::open(&directory.path().join("search"))?;
+        index.upsert(vec![doc("acme/validator"), doc("acme/validate")])?;
+        index.flush()?;
+        let searcher = index.searcher();
+        let mut expander = Expander::new(&searcher, &index.values);
+        let field = index.fields.name_words;
+        // `validate` is two edits from `validator`, which is spelled as indexed.
+        assert!(expander.typos(field, "validator", 2).is_empty());
+        assert_eq!(expander.typos(field, "valydatr", 2), ["validate", "validator"]);
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! Facet counts: how many of the matching capsules have each category, license, publisher
-//! and tier. Counted by term ordinal from the segment's in-memory values (`warm`), an
+//! and tier. Counted by term ordinal from the segment's in-memory rows (`rows`), an
 //! array increment per matching document; only the most frequent values of each segment
 //! are reported.
 //!
@@ -47,13 +47,22 @@ pub struct SegmentFacetCounter {
     counts: Vec<(Vec<u32>, Vec<u32>)>,
 }
 
+/// What one segment offers: per field, term ordinals of `values` and their counts.
+#[derive(Debug)]
+pub struct SegmentOffers {
+    values: Arc<SegmentValues>,
+    offers: Vec<Vec<(u32, u32)>>,
+}
+
 impl Collector for FacetCounter<'_> {
     type Fruit = Vec<Vec<(String, u64)>>;
     type Child = SegmentFacetCounter;
 
     fn for_segment(&self, _: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<Self::Child> {
         let values = self.values.of(segment)?;
-        let counts = values.facets.iter().map(|facet| (vec![0; facet.term_count()], Vec::new())).collect();
+        let counts = (0..FACETS.len())
+            .map(|facet| (vec![0; values.rows.term_count(facet)], Vec::with_capacity(64)))
+            .collect();
         Ok(SegmentFacetCounter { values, counts })
     }
 
@@ -61,30 +70,34 @@ impl Collector for FacetCounter<'_> {
         false
     }
 
-    fn merge_fruits(&self, segments: Vec<Vec<Vec<(String, u64)>>>) -> tantivy::Result<Self::Fruit> {
+    fn merge_fruits(&self, segments: Vec<SegmentOffers>) -> tantivy::Result<Self::Fruit> {
         let mut merged = Vec::with_capacity(FACETS.len());
         for (position, facet) in FACETS.iter().enumerate() {
-            let mut totals: HashMap<String, u64> = HashMap::new();
+            let mut totals: HashMap<&str, u64> = HashMap::new();
             for segment in &segments {
-                for (value, count) in segment.get(position).into_iter().flatten() {
-                    *totals.entry(value.clone()).or_default() += count;
+                for &(ord, count) in segment.offers.get(position).into_iter().flatten() {
+                    if let Some(text) = segment.values.rows.text(position, ord) {
+                        *totals.entry(text).or_default() += u64::from(count);
+                    }
                 }
             }
-            let mut values: Vec<(String, u64)> = totals.into_iter().collect();
-            values.sort_unstable_by(|left, right| right.1.cmp(&left.1).then_with(|| left.0.cmp(&right.0)));
+            let mut values: Vec<(&str, u64)> = totals.into_iter().collect();
+            values.sort_unstable_by(|left, right| right.1.cmp(&left.1).then_with(|| left.0.cmp(right.0)));
             values.truncate(facet.limit);
-            merged.push(values);
+            merged.push(values.into_iter().map(|(text, count)| (text.to_owned(), count)).collect());
         }
         Ok(merged)
     }
 }
 
 impl SegmentCollector for SegmentFacetCounter {
-    type Fruit = Vec<Vec<(String, u64)>>;
+    type Fruit = SegmentOffers;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        for (facet, (counts, counted)) in self.values.facets.iter().zip(&mut self.counts) {
-            for &ord in facet.ords(doc) {
+        let rows = &self.values.rows;
+        let row = rows.row(doc);
+        for (facet, (counts, counted)) in self.counts.iter_mut().enumerate() {
+            for &ord in rows.ords(row, facet) {
                 if let Some(count) = counts.get_mut(ord as usize) {
                     if *count == 0 {
                         counted.push(ord);
@@ -96,13 +109,11 @@ impl SegmentCollector for SegmentFacetCounter {
     }
 
     fn harvest(self) -> Self::Fruit {
-        let values = &self.values;
-        values
-            .facets
-            .iter()
-            .zip(self.counts)
+        let offers = self
+            .counts
+            .into_iter()
             .zip(FACETS)
-            .map(|((facet, (counts, counted)), field)| {
+            .map(|((counts, counted), field)| {
                 let mut present: Vec<(u32, u32)> = counted
                     .into_iter()
                     .map(|ord| (ord, counts.get(ord as usize).copied().unwrap_or(0)))
@@ -113,12 +124,8 @@ impl SegmentCollector for SegmentFacetCounter {
                     present.truncate(offered);
                 }
                 present
-                    .into_iter()
-                    .filter_map(|(ord, count)| {
-                        facet.text(ord).map(|text| (text.to_owned(), u64::from(count)))
-                    })
-                    .collect()
             })
-            .collect()
+            .collect();
+        SegmentOffers { values: self.values, offers }
     }
 }

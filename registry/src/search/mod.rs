@@ -17,6 +17,7 @@ pub mod index;
 pub mod query;
 pub mod ranking;
 pub mod relevance;
+mod rows;
 pub mod schema;
 mod typo_index;
 mod warm;

@@ -3,7 +3,8 @@
 //!
 //! Each word matches exactly in the name, keywords, description (stemmed) and README, and —
 //! when it has 4 letters or more — with typos in the name and description (1 edit up to 7
-//! letters; beyond, 2 when no word is 1 edit away); the last word also matches as a prefix.
+//! letters; beyond, 2 when no word is 1 edit away and the field does not hold the word
+//! itself); the last word also matches as a prefix.
 //! Any word may match (OR), but a result matching more of them ranks higher (see
 //! `text_query`); a capsule whose name is the query (its words joined by `-` or by nothing)
 //! ranks first, and one a typo away ranks high. Common English words (`for`, `and`, `to`…)
@@ -17,6 +18,7 @@ use super::index::SearchIndex;
 use super::ranking::CapsuleStats;
 use super::schema::{TEXT, WORDS, tokens};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
@@ -145,8 +147,10 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
             let executions = fast.u64("executions").ok();
             let published = fast.i64("published_at").ok();
             move |doc: DocId, score: Score| {
-                let quality = values.as_ref().map_or(0.0, |values| values.quality(doc));
-                let popularity = values.as_ref().map_or(0.0, |values| values.popularity(doc));
+                let (quality, popularity) = values.as_ref().map_or((0.0, 0.0), |values| {
+                    let row = values.rows.row(doc);
+                    (row.quality, row.popularity)
+                });
                 match sort {
                     Sort::Relevance => f64::from(score).powi(3) * (1.0 + 0.5 * quality) * (1.0 + popularity),
                     Sort::Rank => quality + popularity / 1000.0,
@@ -263,7 +267,7 @@ fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[Stri
         }
     }
     scored_words.push(named);
-    Box::new(BestTermsQuery::new(scored_words))
+    Box::new(BestTermsQuery::new(scored_words).reading_rows_ahead(Arc::clone(&index.values)))
 }
 
 /// Words too common to tell capsules apart; matching them would only cost time.
@@ -358,7 +362,10 @@ pub fn suggest(index: &SearchIndex, prefix: &str, limit: usize) -> tantivy::Resu
     let top = TopDocs::with_limit(limit.max(1)).tweak_score(move |segment: &SegmentReader| {
         let values = values.of(segment).ok();
         move |doc: DocId, _score: Score| {
-            values.as_ref().map_or(0.0, |values| values.popularity(doc) + values.quality(doc) / 10.0)
+            values.as_ref().map_or(0.0, |values| {
+                let row = values.rows.row(doc);
+                row.popularity + row.quality / 10.0
+            })
         }
     });
     let found = searcher.search(&query, &top)?;
