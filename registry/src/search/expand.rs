@@ -9,10 +9,11 @@
 //! in a field with a `typo_index` is a lookup there instead of a walk.
 
 use super::warm::WarmValues;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use tantivy::query::{DfaWrapper, FuzzyTermQuery};
 use tantivy::schema::Field;
-use tantivy::{Searcher, Term};
+use tantivy::{Searcher, SegmentReader, Term};
 
 /// Words kept for a typo.
 const TYPO_EXPANSIONS: usize = 8;
@@ -121,22 +122,28 @@ impl<'s> Expander<'s> {
     }
 
     /// The words of `field` that start with `prefix` (and are longer): the most frequent
-    /// first, among the first `PREFIX_SCAN` in dictionary order.
+    /// first, among the first `PREFIX_SCAN` in dictionary order. Read from a segment's
+    /// `typo_index`, which holds the field's words in that order, or else walked.
     pub fn completions(&self, field: Field, prefix: &str) -> Vec<String> {
-        let high = successor(prefix.as_bytes());
-        let mut found: HashMap<String, u64> = HashMap::new();
-        for segment in self.searcher.segment_readers() {
-            let Ok(inverted) = segment.inverted_index(field) else { continue };
-            let mut builder = inverted.terms().range().gt(prefix.as_bytes());
-            if let Some(high) = &high {
-                builder = builder.lt(high);
-            }
-            let Ok(mut stream) = builder.into_stream() else { continue };
-            let mut scanned = 0;
-            while scanned < PREFIX_SCAN && stream.advance() {
-                scanned += 1;
-                if let Ok(term) = std::str::from_utf8(stream.key()) {
-                    *found.entry(term.to_owned()).or_default() += u64::from(stream.value().doc_freq);
+        // Held here, so that the words counted can be borrowed from them.
+        let segments: Vec<_> = self
+            .searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| (segment, self.values.of(segment).ok()))
+            .collect();
+        let mut found: HashMap<Cow<'_, str>, u64> = HashMap::new();
+        for (segment, values) in &segments {
+            match values.as_ref().and_then(|values| values.typo_index(field)) {
+                Some(index) => {
+                    for (term, frequency) in index.starting_with(prefix).take(PREFIX_SCAN) {
+                        add(&mut found, Cow::Borrowed(term), frequency);
+                    }
+                }
+                None => {
+                    for (term, frequency) in walked_completions(segment, field, prefix) {
+                        add(&mut found, Cow::Owned(term), frequency);
+                    }
                 }
             }
         }
@@ -144,12 +151,39 @@ impl<'s> Expander<'s> {
     }
 }
 
+/// The first `PREFIX_SCAN` words of `field` in `segment` that start with `prefix` and are
+/// longer, with their document frequencies, by walking the term dictionary.
+fn walked_completions(segment: &SegmentReader, field: Field, prefix: &str) -> Vec<(String, u32)> {
+    let mut found = Vec::new();
+    let Ok(inverted) = segment.inverted_index(field) else { return found };
+    let mut builder = inverted.terms().range().gt(prefix.as_bytes());
+    if let Some(high) = successor(prefix.as_bytes()) {
+        builder = builder.lt(high);
+    }
+    let Ok(mut stream) = builder.into_stream() else { return found };
+    while found.len() < PREFIX_SCAN && stream.advance() {
+        if let Ok(term) = std::str::from_utf8(stream.key()) {
+            found.push((term.to_owned(), stream.value().doc_freq));
+        }
+    }
+    found
+}
+
+/// Adds a word's document frequency in a segment to its total.
+fn add<'a>(found: &mut HashMap<Cow<'a, str>, u64>, term: Cow<'a, str>, frequency: u32) {
+    match found.get_mut(&*term) {
+        Some(total) => *total += u64::from(frequency),
+        None => {
+            found.insert(term, u64::from(frequency));
+        }
+    }
+}
+
 /// The `keep` words with the highest document frequency, ties in dictionary order.
-fn most_frequent(found: HashMap<String, u64>, keep: usize) -> Vec<String> {
-    let mut ranked: Vec<(u64, String)> =
-        found.into_iter().map(|(term, frequency)| (frequency, term)).collect();
-    ranked.sort_unstable_by(|left, right| right.0.cmp(&left.0).then(left.1.cmp(&right.1)));
-    ranked.into_iter().take(keep).map(|(_, term)| term).collect()
+fn most_frequent<W: AsRef<str>>(found: HashMap<W, u64>, keep: usize) -> Vec<String> {
+    let mut ranked: Vec<(u64, W)> = found.into_iter().map(|(term, frequency)| (frequency, term)).collect();
+    ranked.sort_unstable_by(|left, right| right.0.cmp(&left.0).then(left.1.as_ref().cmp(right.1.as_ref())));
+    ranked.into_iter().take(keep).map(|(_, term)| term.as_ref().to_owned()).collect()
 }
 
 /// The smallest byte string greater than every string starting with `prefix`, if any.
@@ -166,7 +200,7 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Expander, successor};
+    use super::{Expander, PREFIX_SCAN, successor, walked_completions};
     use crate::search::index::SearchIndex;
     use crate::search::index::tests::doc;
 
@@ -213,6 +247,34 @@ mod tests {
         // `validate` is two edits from `validator`, which is spelled as indexed.
         assert!(expander.typos(field, "validator", 2).is_empty());
         assert_eq!(expander.typos(field, "valydatr", 2), ["validate", "validator"]);
+        Ok(())
+    }
+
+    #[test]
+    fn completions_read_from_the_typo_index_are_the_ones_walked() -> anyhow::Result<()> {
+        let directory = tempfile::tempdir()?;
+        let index = SearchIndex::open(&directory.path().join("search"))?;
+        let names = ["acme/react", "acme/react-dom", "acme/reactive", "acme/read", "acme/re", "acme/redux"];
+        for segment in names.chunks(4) {
+            index.upsert(segment.iter().map(|name| doc(name)).collect())?;
+            index.flush()?;
+        }
+        let searcher = index.searcher();
+        let field = index.fields.name_words;
+        for segment in searcher.segment_readers() {
+            let values = index.values.of(segment)?;
+            let typo_index = values.typo_index(field).expect("name words have a typo index");
+            for prefix in ["re", "react", "rea", "a", "dom", "zebra", ""] {
+                let read: Vec<(String, u32)> = typo_index
+                    .starting_with(prefix)
+                    .take(PREFIX_SCAN)
+                    .map(|(term, frequency)| (term.to_owned(), frequency))
+                    .collect();
+                assert_eq!(read, walked_completions(segment, field, prefix), "{prefix:?}");
+            }
+        }
+        let expander = Expander::new(&searcher, &index.values);
+        assert_eq!(expander.completions(field, "rea"), ["react", "reactive", "read"]);
         Ok(())
     }
 

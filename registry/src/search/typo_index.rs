@@ -75,6 +75,18 @@ impl TypoIndex {
             }
         }
     }
+
+    /// The indexed words that start with `prefix` and are longer, with their document
+    /// frequencies, in dictionary order.
+    pub fn starting_with<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, u32)> + 'a {
+        let start = self.words.partition_point(|(word, _)| word.as_bytes() <= prefix.as_bytes());
+        self.words
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(move |(word, _)| word.starts_with(prefix))
+            .map(|(word, frequency)| (&**word, *frequency))
+    }
 }
 
 /// The sorted keys cut into buckets by their top bits: two to four keys to a bucket on
