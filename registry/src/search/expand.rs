@@ -6,7 +6,8 @@
 //!
 //! A typo is looked for only among words that start with the same letter: few typos hit the
 //! first letter, and fixing it confines the walk to one branch of the dictionary. One typo
-//! in a field with a `typo_index` is a lookup there instead of a walk.
+//! in a field with a `typo_index` is a lookup there instead of a walk, and a prefix's
+//! completions are read from it.
 
 use super::warm::WarmValues;
 use std::borrow::Cow;
@@ -19,7 +20,7 @@ use tantivy::{Searcher, SegmentReader, Term};
 const TYPO_EXPANSIONS: usize = 8;
 /// Words kept for a prefix.
 const PREFIX_EXPANSIONS: usize = 16;
-/// Words a prefix's walk looks at before it picks (in dictionary order).
+/// Words of a prefix read before it picks (in dictionary order).
 const PREFIX_SCAN: usize = 512;
 
 /// The expansions of one query's words: keeps the typo automata it builds, since a query
@@ -56,7 +57,8 @@ impl<'s> Expander<'s> {
         most_frequent(found, TYPO_EXPANSIONS)
     }
 
-    /// Whether a segment holds `word` in `field`.
+    /// Whether a segment holds `word` in `field`. A word of a deleted document counts until
+    /// its segment is merged away, which only spares it a walk for two edits.
     fn indexed(&self, field: Field, word: &str) -> bool {
         self.searcher.segment_readers().iter().any(|segment| {
             segment
@@ -137,12 +139,12 @@ impl<'s> Expander<'s> {
             match values.as_ref().and_then(|values| values.typo_index(field)) {
                 Some(index) => {
                     for (term, frequency) in index.starting_with(prefix).take(PREFIX_SCAN) {
-                        add(&mut found, Cow::Borrowed(term), frequency);
+                        add_frequency(&mut found, Cow::Borrowed(term), frequency);
                     }
                 }
                 None => {
                     for (term, frequency) in walked_completions(segment, field, prefix) {
-                        add(&mut found, Cow::Owned(term), frequency);
+                        add_frequency(&mut found, Cow::Owned(term), frequency);
                     }
                 }
             }
@@ -170,7 +172,7 @@ fn walked_completions(segment: &SegmentReader, field: Field, prefix: &str) -> Ve
 }
 
 /// Adds a word's document frequency in a segment to its total.
-fn add<'a>(found: &mut HashMap<Cow<'a, str>, u64>, term: Cow<'a, str>, frequency: u32) {
+fn add_frequency<'a>(found: &mut HashMap<Cow<'a, str>, u64>, term: Cow<'a, str>, frequency: u32) {
     match found.get_mut(&*term) {
         Some(total) => *total += u64::from(frequency),
         None => {
@@ -259,6 +261,9 @@ mod tests {
             index.upsert(segment.iter().map(|name| doc(name)).collect())?;
             index.flush()?;
         }
+        // More words starting with `re` than a prefix reads, so that the cut is compared too.
+        index.upsert((0..PREFIX_SCAN + 100).map(|n| doc(&format!("acme/rex{n:04}"))).collect())?;
+        index.flush()?;
         let searcher = index.searcher();
         let field = index.fields.name_words;
         for segment in searcher.segment_readers() {

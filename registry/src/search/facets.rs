@@ -129,3 +129,40 @@ impl SegmentCollector for SegmentFacetCounter {
         SegmentOffers { values: self.values, offers }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{FACETS, FacetCounter};
+    use crate::search::documents::SearchDoc;
+    use crate::search::index::SearchIndex;
+    use crate::search::index::tests::doc;
+    use tantivy::query::AllQuery;
+
+    #[test]
+    fn counts_add_up_across_segments_by_value() -> anyhow::Result<()> {
+        let directory = tempfile::tempdir()?;
+        let index = SearchIndex::open(&directory.path().join("search"))?;
+        let with = |name: &str, categories: &[&str]| SearchDoc {
+            categories: categories.iter().map(|category| (*category).to_owned()).collect(),
+            ..doc(name)
+        };
+        // `http` comes after `cli` in the first commit's segments, first in the second's.
+        index.upsert(vec![with("acme/a", &["cli", "http"]), with("acme/b", &["cli"])])?;
+        index.flush()?;
+        index.upsert(vec![with("other/c", &["http"]), with("other/d", &["zip"])])?;
+        index.flush()?;
+        let searcher = index.searcher();
+        // Each commit makes a segment or more (one per indexing thread).
+        assert!(searcher.segment_readers().len() >= 2);
+
+        let counts = searcher.search(&AllQuery, &FacetCounter { values: &index.values })?;
+        let of = |field: &str| {
+            let position = FACETS.iter().position(|facet| facet.field == field).expect("faceted");
+            counts[position].iter().map(|(value, count)| (value.as_str(), *count)).collect::<Vec<_>>()
+        };
+        assert_eq!(of("category"), [("cli", 2), ("http", 2), ("zip", 1)]);
+        assert_eq!(of("publisher"), [("acme", 2), ("other", 2)]);
+        assert_eq!(of("license"), [("MIT", 4)]);
+        Ok(())
+    }
+}

@@ -138,7 +138,7 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
 
     let facet_counter = FacetCounter { values: &index.values };
     let sort = request.sort;
-    let values = std::sync::Arc::clone(&index.values);
+    let values = Arc::clone(&index.values);
     let top = TopDocs::with_limit(request.limit.max(1))
         .and_offset(request.offset.min(MAX_OFFSET))
         .tweak_score(move |segment: &SegmentReader| {
@@ -358,7 +358,7 @@ pub fn suggest(index: &SearchIndex, prefix: &str, limit: usize) -> tantivy::Resu
     ));
     let query = with_filters(index, Box::new(BooleanQuery::new(clauses)), &SearchRequest::default());
     let searcher = index.searcher();
-    let values = std::sync::Arc::clone(&index.values);
+    let values = Arc::clone(&index.values);
     let top = TopDocs::with_limit(limit.max(1)).tweak_score(move |segment: &SegmentReader| {
         let values = values.of(segment).ok();
         move |doc: DocId, _score: Score| {

@@ -8,7 +8,7 @@
 //! scorer reads the rows of a window's matches ahead of the collectors (`best_terms`).
 
 use super::facets::FACETS;
-use tantivy::{DocId, SegmentReader};
+use tantivy::{DocId, SegmentReader, TantivyError};
 
 /// A facet slot of a document without a value.
 const NONE: u32 = u32::MAX;
@@ -21,11 +21,15 @@ const LIST: u32 = 1 << 31;
 pub struct DocRow {
     /// 0 to 1: see `ranking`.
     pub quality: f64,
+    /// log10(1 + executions in the window, or downloads a month): see `ranking`.
     pub popularity: f64,
     /// Per entry of [`FACETS`]: the document's one term ordinal, [`NONE`], or [`LIST`] with
     /// where its ordinals' list starts in [`Rows::lists`].
     facets: [u32; FACETS.len()],
 }
+
+// Two rows to a cache line: a fifth faceted field needs a row of its own layout.
+const _: () = assert!(std::mem::size_of::<DocRow>() == 32);
 
 /// A row for documents a segment does not have.
 const EMPTY: DocRow = DocRow { quality: 0.0, popularity: 0.0, facets: [NONE; FACETS.len()] };
@@ -41,6 +45,7 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// Reads the values of every document of `segment` from its fast columns.
     pub fn read(segment: &SegmentReader) -> tantivy::Result<Self> {
         let documents = segment.max_doc();
         let numbers = |name: &str| -> Vec<f64> {
@@ -65,17 +70,10 @@ impl Rows {
                 let mut ords = Vec::new();
                 for (doc, row) in rows.iter_mut().enumerate() {
                     ords.clear();
-                    ords.extend(column.term_ords(doc as DocId).map(|ord| ord as u32));
-                    row.facets[position] = match ords[..] {
-                        [] => NONE,
-                        [ord] if ord < LIST => ord,
-                        _ => {
-                            let start = LIST | lists.len() as u32;
-                            lists.push(ords.len() as u32);
-                            lists.extend_from_slice(&ords);
-                            start
-                        }
-                    };
+                    for ord in column.term_ords(doc as DocId) {
+                        ords.push(u32::try_from(ord).map_err(|_| too_many("term ordinals"))?);
+                    }
+                    row.facets[position] = slot(&ords, &mut lists)?;
                 }
                 terms.reserve(column.num_terms());
                 let mut stream = column.dictionary().stream()?;
@@ -134,6 +132,29 @@ impl Rows {
     }
 }
 
+/// The slot of a facet for a document with `ords`: empty, one ordinal that is not a
+/// marker, or where the ordinals are appended to `lists`.
+fn slot(ords: &[u32], lists: &mut Vec<u32>) -> tantivy::Result<u32> {
+    Ok(match ords {
+        [] => NONE,
+        [ord] if *ord < LIST => *ord,
+        _ => {
+            let start = u32::try_from(lists.len())
+                .ok()
+                .filter(|&start| start < !LIST)
+                .ok_or_else(|| too_many("facet values"))?;
+            lists.push(u32::try_from(ords.len()).map_err(|_| too_many("facet values"))?);
+            lists.extend_from_slice(ords);
+            LIST | start
+        }
+    })
+}
+
+/// A segment too large for the rows' 32-bit numbers.
+fn too_many(what: &str) -> TantivyError {
+    TantivyError::InternalError(format!("a search segment has too many {what} for its rows"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +201,24 @@ mod tests {
         assert_eq!((rows.row(1).quality, rows.row(1).popularity), (0.25, 0.0));
         assert_eq!(rows.term_count(category_at), 2);
         assert!(text(category_at, 3).is_empty(), "beyond the segment");
-        assert_eq!(std::mem::size_of::<DocRow>(), 32);
+    }
+
+    #[test]
+    fn a_slot_holds_one_ordinal_or_points_to_its_list() -> tantivy::Result<()> {
+        let mut lists = vec![7];
+        let mut rows = Rows { rows: Vec::new(), lists: Vec::new(), text: Vec::new() };
+        let cases: [&[u32]; 6] = [&[], &[0], &[12], &[LIST], &[u32::MAX], &[1, 2]];
+        let mut slots = Vec::new();
+        for ords in cases {
+            slots.push(slot(ords, &mut lists)?);
+        }
+        rows.lists = lists;
+        for (ords, slot) in cases.iter().zip(slots) {
+            let mut row = EMPTY;
+            row.facets[0] = slot;
+            assert_eq!(rows.ords(&row, 0), *ords);
+        }
+        assert_eq!(&rows.lists[..1], [7], "lists are appended to");
+        Ok(())
     }
 }

@@ -6,6 +6,9 @@
 //! distance then drops the few that share a key without being that close. This is the
 //! symmetric-deletion scheme of spelling correctors.
 //!
+//! It also holds the field's words in dictionary order with their document frequencies,
+//! from which a prefix's completions are read (`expand`).
+//!
 //! Built for one field of one segment by the reader's warmer (`warm`), next to the other
 //! values every search reads. Keys are 32-bit hashes: a collision only adds a candidate
 //! that the distance check turns away.
@@ -19,7 +22,8 @@ use tantivy::schema::Field;
 /// query is (see `query`).
 pub const TYPO_INDEXED: [&str; 3] = ["name_words", "description", "short_name"];
 
-/// One field's words in one segment, filed under their one-deletion keys.
+/// One field's words in one segment, in dictionary order and filed under their
+/// one-deletion keys.
 #[derive(Debug)]
 pub struct TypoIndex {
     pub field: Field,
@@ -78,7 +82,10 @@ impl TypoIndex {
 
     /// The indexed words that start with `prefix` and are longer, with their document
     /// frequencies, in dictionary order.
-    pub fn starting_with<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, u32)> + 'a {
+    pub fn starting_with<'a, 'p>(&'a self, prefix: &'p str) -> impl Iterator<Item = (&'a str, u32)> + 'p
+    where
+        'a: 'p,
+    {
         let start = self.words.partition_point(|(word, _)| word.as_bytes() <= prefix.as_bytes());
         self.words
             .get(start..)
