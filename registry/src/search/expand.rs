@@ -203,13 +203,10 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::{Expander, PREFIX_SCAN, successor, walked_completions};
-    use crate::search::index::SearchIndex;
-    use crate::search::index::tests::doc;
+    use crate::search::index::tests::{committed, doc, named};
 
     #[test]
     fn a_typo_looked_up_finds_what_the_automaton_finds() -> anyhow::Result<()> {
-        let directory = tempfile::tempdir()?;
-        let index = SearchIndex::open(&directory.path().join("search"))?;
         let names = [
             "acme/express",
             "acme/expresso",
@@ -221,10 +218,7 @@ mod tests {
             "acme/redact",
             "acme/read-act",
         ];
-        for segment in names.chunks(4) {
-            index.upsert(segment.iter().map(|name| doc(name)).collect())?;
-            index.flush()?;
-        }
+        let (_directory, index) = committed(named(&names, 4))?;
         let searcher = index.searcher();
         let mut expander = Expander::new(&searcher, &index.values);
         let field = index.fields.name_words;
@@ -239,10 +233,7 @@ mod tests {
 
     #[test]
     fn a_word_the_field_holds_is_not_looked_for_two_edits_away() -> anyhow::Result<()> {
-        let directory = tempfile::tempdir()?;
-        let index = SearchIndex::open(&directory.path().join("search"))?;
-        index.upsert(vec![doc("acme/validator"), doc("acme/validate")])?;
-        index.flush()?;
+        let (_directory, index) = committed(named(&["acme/validator", "acme/validate"], 2))?;
         let searcher = index.searcher();
         let mut expander = Expander::new(&searcher, &index.values);
         let field = index.fields.name_words;
@@ -254,16 +245,11 @@ mod tests {
 
     #[test]
     fn completions_read_from_the_typo_index_are_the_ones_walked() -> anyhow::Result<()> {
-        let directory = tempfile::tempdir()?;
-        let index = SearchIndex::open(&directory.path().join("search"))?;
         let names = ["acme/react", "acme/react-dom", "acme/reactive", "acme/read", "acme/re", "acme/redux"];
-        for segment in names.chunks(4) {
-            index.upsert(segment.iter().map(|name| doc(name)).collect())?;
-            index.flush()?;
-        }
+        let mut commits = named(&names, 4);
         // More words starting with `re` than a prefix reads, so that the cut is compared too.
-        index.upsert((0..PREFIX_SCAN + 100).map(|n| doc(&format!("acme/rex{n:04}"))).collect())?;
-        index.flush()?;
+        commits.push((0..PREFIX_SCAN + 100).map(|n| doc(&format!("acme/rex{n:04}"))).collect());
+        let (_directory, index) = committed(commits)?;
         let searcher = index.searcher();
         let field = index.fields.name_words;
         for segment in searcher.segment_readers() {

@@ -134,23 +134,20 @@ impl SegmentCollector for SegmentFacetCounter {
 mod tests {
     use super::{FACETS, FacetCounter};
     use crate::search::documents::SearchDoc;
-    use crate::search::index::SearchIndex;
-    use crate::search::index::tests::doc;
+    use crate::search::index::tests::{committed, doc};
     use tantivy::query::AllQuery;
 
     #[test]
     fn counts_add_up_across_segments_by_value() -> anyhow::Result<()> {
-        let directory = tempfile::tempdir()?;
-        let index = SearchIndex::open(&directory.path().join("search"))?;
         let with = |name: &str, categories: &[&str]| SearchDoc {
             categories: categories.iter().map(|category| (*category).to_owned()).collect(),
             ..doc(name)
         };
         // `http` comes after `cli` in the first commit's segments, first in the second's.
-        index.upsert(vec![with("acme/a", &["cli", "http"]), with("acme/b", &["cli"])])?;
-        index.flush()?;
-        index.upsert(vec![with("other/c", &["http"]), with("other/d", &["zip"])])?;
-        index.flush()?;
+        let (_directory, index) = committed(vec![
+            vec![with("acme/a", &["cli", "http"]), with("acme/b", &["cli"])],
+            vec![with("other/c", &["http"]), with("other/d", &["zip"])],
+        ])?;
         let searcher = index.searcher();
         // Each commit makes a segment or more (one per indexing thread).
         assert!(searcher.segment_readers().len() >= 2);

@@ -325,6 +325,25 @@ pub(super) mod tests {
         }
     }
 
+    /// An index in a temporary directory holding `commits`, each committed on its own (so
+    /// in a segment or more of its own); the directory lives as long as the first value.
+    pub(in crate::search) fn committed(
+        commits: Vec<Vec<SearchDoc>>,
+    ) -> anyhow::Result<(tempfile::TempDir, SearchIndex)> {
+        let directory = tempfile::tempdir()?;
+        let index = SearchIndex::open(&directory.path().join("search"))?;
+        for documents in commits {
+            index.upsert(documents)?;
+            index.flush()?;
+        }
+        Ok((directory, index))
+    }
+
+    /// One commit per `per_commit` of `names`, each a capsule made by [`doc`].
+    pub(in crate::search) fn named(names: &[&str], per_commit: usize) -> Vec<Vec<SearchDoc>> {
+        names.chunks(per_commit).map(|commit| commit.iter().map(|name| doc(name)).collect()).collect()
+    }
+
     #[test]
     fn a_corrupt_index_is_made_anew_and_watermarks_survive_a_reopen() -> Result<(), IndexError> {
         let directory = tempfile::tempdir().map_err(|_| IndexError::WriterGone)?;

@@ -4,12 +4,12 @@
 //! Each word matches exactly in the name, keywords, description (stemmed) and README, and —
 //! when it has 4 letters or more — with typos in the name and description (1 edit up to 7
 //! letters; beyond, 2 when no word is 1 edit away and the field does not hold the word
-//! itself); the last word also matches as a prefix.
-//! Any word may match (OR), but a result matching more of them ranks higher (see
-//! `text_query`); a capsule whose name is the query (its words joined by `-` or by nothing)
-//! ranks first, and one a typo away ranks high. Common English words (`for`, `and`, `to`…)
-//! are left out unless they are the last word or all there is. No query syntax is
-//! interpreted: quotes, parentheses, `AND` and `*` are just characters.
+//! itself); the last word also matches as a prefix. Any word may match (OR), but a result
+//! matching more of them ranks higher (see `text_query`); a capsule whose name is the query
+//! (its words joined by `-` or by nothing) ranks first, and one a typo away ranks high.
+//! Common English words (`for`, `and`, `to`…) are left out unless they are the last word or
+//! all there is. No query syntax is interpreted: quotes, parentheses, `AND` and `*` are
+//! just characters.
 
 use super::best_terms::BestTermsQuery;
 use super::expand::Expander;
