@@ -98,8 +98,11 @@ pub async fn search_capsules(
         offset,
         limit,
     };
-    let index = registry.search.clone();
-    let results = on_index(move || query::search(&index, &request)).await?;
+    let results = registry
+        .search
+        .run(move |index| query::search(index, &request))
+        .await
+        .map_err(RegistryError::from)?;
     let next = offset + results.hits.len();
     let next_cursor = (results.hits.len() == limit && next < results.total && next <= MAX_OFFSET)
         .then(|| encode_cursor(next));
@@ -120,16 +123,6 @@ fn limit_within(limit: Option<usize>, default: usize, max: usize) -> Result<usiz
         return Err(RegistryError::InvalidSearch(format!("`limit` must be between 1 and {max}")));
     }
     Ok(limit)
-}
-
-/// Runs a search on the blocking pool: it reads the index from disk.
-async fn on_index<T: Send + 'static>(
-    search: impl FnOnce() -> tantivy::Result<T> + Send + 'static,
-) -> Result<T, RegistryError> {
-    actix_web::web::block(search)
-        .await
-        .map_err(|_| RegistryError::from(caravan_core::DbError::Interrupted))?
-        .map_err(RegistryError::from)
 }
 
 fn encode_cursor(offset: usize) -> String {
@@ -180,8 +173,11 @@ pub async fn suggest_capsules(
     let params = params.into_inner();
     check_query_length(&params.q)?;
     let limit = limit_within(params.limit, 8, 20)?;
-    let index = registry.search.clone();
-    let suggestions = on_index(move || query::suggest(&index, &params.q, limit)).await?;
+    let suggestions = registry
+        .search
+        .run(move |index| query::suggest(index, &params.q, limit))
+        .await
+        .map_err(RegistryError::from)?;
     Ok(HttpResponse::Ok().json(suggestions))
 }
 

@@ -6,6 +6,7 @@
 
 use super::documents::SearchDoc;
 use super::schema::{Fields, register_tokenizers};
+use super::threads::SearchThreads;
 use super::warm::WarmValues;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,7 @@ pub struct SearchIndex {
     pub(super) fields: Fields,
     /// The segments' in-memory values, kept up to date by the reader's warmer.
     pub(super) values: Arc<WarmValues>,
+    threads: Arc<SearchThreads>,
     // Dropped before `_thread`: when the last handle goes, the channel closes first and the
     // thread's join then waits for the writer to let go of the index.
     writer: mpsc::Sender<Operation>,
@@ -137,11 +139,14 @@ impl SearchIndex {
             .spawn(move || write_loop(writer, fields, thread_reader, receiver, opened_with))
             .map_err(|error| open_error(tantivy::TantivyError::IoError(Arc::new(error))))?;
         let thread = Arc::new(WriterThread(std::sync::Mutex::new(Some(handle))));
+        let threads = SearchThreads::start()
+            .map_err(|error| open_error(tantivy::TantivyError::IoError(Arc::new(error))))?;
         Ok(Self {
             index,
             reader,
             fields,
             values,
+            threads: Arc::new(threads),
             writer: sender,
             _thread: thread,
             opened_with,
@@ -156,6 +161,18 @@ impl SearchIndex {
 
     pub fn searcher(&self) -> Searcher {
         self.reader.searcher()
+    }
+
+    /// Runs `search` on one of the index's search threads (see `threads`).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        search: impl FnOnce(&SearchIndex) -> tantivy::Result<T> + Send + 'static,
+    ) -> tantivy::Result<T> {
+        let index = self.clone();
+        self.threads
+            .run(move || search(&index))
+            .await
+            .unwrap_or_else(|no_answer| Err(tantivy::TantivyError::InternalError(no_answer.to_string())))
     }
 
     pub fn upsert(&self, documents: Vec<SearchDoc>) -> Result<(), IndexError> {
