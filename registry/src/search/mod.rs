@@ -19,6 +19,7 @@ pub mod ranking;
 pub mod relevance;
 mod rows;
 pub mod schema;
+mod snippets;
 mod threads;
 mod typo_index;
 mod warm;

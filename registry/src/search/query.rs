@@ -17,12 +17,12 @@ use super::facets::FacetCounter;
 use super::index::SearchIndex;
 use super::ranking::CapsuleStats;
 use super::schema::{TEXT, WORDS, tokens};
+use super::snippets::Highlighter;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
 use utoipa::ToSchema;
 
@@ -164,24 +164,26 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
             }
         });
     let (top, facet_counts, total) = searcher.search(&query, &(top, facet_counter, Count))?;
-    let snippets = SnippetGenerator::create(&searcher, &*query, fields.description).ok();
+    let mut matched_terms = Vec::new();
+    query.query_terms(&mut |term, _| {
+        if term.field() == fields.description {
+            matched_terms.push(term);
+        }
+    });
+    let mut highlighter = Highlighter::new(&index.index, matched_terms);
     let mut hits = Vec::with_capacity(top.len());
     for (score, address) in top {
         let document: TantivyDocument = searcher.doc(address)?;
         let text =
             |field| document.get_first(field).and_then(|value| value.as_str()).unwrap_or_default().to_owned();
         let number = |field| document.get_first(field).and_then(|value| value.as_f64()).unwrap_or(0.0);
-        let snippet = snippets
-            .as_ref()
-            .map(|generator| generator.snippet_from_doc(&document).to_html())
-            .filter(|html| !html.is_empty())
-            .unwrap_or_else(|| escape_html(&text(fields.description).chars().take(150).collect::<String>()));
+        let description = text(fields.description);
         let stats: Option<CapsuleStats> = serde_json::from_str(&text(fields.rank)).ok().flatten();
         hits.push(Hit {
             name: text(fields.name),
             version: text(fields.version),
-            description: text(fields.description),
-            snippet,
+            snippet: highlighter.snippet(&description),
+            description,
             license: text(fields.license),
             tier: text(fields.tier),
             categories: document
@@ -209,11 +211,6 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
     let mut next = || counted.next().unwrap_or_default();
     let facets = Facets { category: next(), license: next(), publisher: next(), tier: next() };
     Ok(SearchResults { total, hits, facets })
-}
-
-/// Text as HTML, for snippets without a highlighted word.
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// The query's score counts its words: each word scores the best way it matches — 1.3
