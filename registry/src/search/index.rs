@@ -21,9 +21,9 @@ const WRITER_HEAP_BYTES: usize = 128 * 1024 * 1024;
 /// merging the index into one segment: each segment costs every query a dictionary walk.
 const BULK_DOCUMENTS: usize = 10_000;
 /// The size of the stored documents' compressed blocks. A search reads its page of hits
-/// from anywhere in the index, each hit costing a block's decompression: smaller than
+/// from anywhere in the index, each hit costing a block's decompression: far smaller than
 /// tantivy's 16 KiB default, for a few percent more on disk.
-const DOCSTORE_BLOCK_BYTES: usize = 4096;
+const DOCSTORE_BLOCK_BYTES: usize = 1024;
 /// How long the writer gathers changes before it commits.
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
 

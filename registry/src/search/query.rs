@@ -23,7 +23,7 @@ use std::sync::Arc;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::{DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
 use utoipa::ToSchema;
 
 /// The longest query accepted, in bytes.
@@ -176,9 +176,7 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
         let document: TantivyDocument = searcher.doc(address)?;
         let text =
             |field| document.get_first(field).and_then(|value| value.as_str()).unwrap_or_default().to_owned();
-        let number = |field| document.get_first(field).and_then(|value| value.as_f64()).unwrap_or(0.0);
         let description = text(fields.description);
-        let stats: Option<CapsuleStats> = serde_json::from_str(&text(fields.rank)).ok().flatten();
         hits.push(Hit {
             name: text(fields.name),
             version: text(fields.version),
@@ -194,15 +192,7 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
             status: text(fields.status),
             source: text(fields.source),
             score,
-            rank: RankComponents {
-                quality: number(fields.quality),
-                popularity: number(fields.popularity),
-                executions: document
-                    .get_first(fields.executions)
-                    .and_then(|value| value.as_u64())
-                    .unwrap_or(0),
-                stats,
-            },
+            rank: rank_components(index, &searcher, address, &text(fields.rank)),
         });
     }
     let mut counted = facet_counts.into_iter().map(|values| {
@@ -211,6 +201,29 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
     let mut next = || counted.next().unwrap_or_default();
     let facets = Facets { category: next(), license: next(), publisher: next(), tier: next() };
     Ok(SearchResults { total, hits, facets })
+}
+
+/// A hit's rank components: quality and popularity from its row, executions from their
+/// column, the measured figures from the JSON stored with it.
+fn rank_components(
+    index: &SearchIndex,
+    searcher: &Searcher,
+    address: DocAddress,
+    stats: &str,
+) -> RankComponents {
+    let segment = searcher.segment_reader(address.segment_ord);
+    let (quality, popularity) = index.values.of(segment).map_or((0.0, 0.0), |values| {
+        let row = values.rows.row(address.doc_id);
+        (row.quality, row.popularity)
+    });
+    let executions =
+        segment.fast_fields().u64("executions").ok().and_then(|column| column.first(address.doc_id));
+    RankComponents {
+        quality,
+        popularity,
+        executions: executions.unwrap_or(0),
+        stats: serde_json::from_str(stats).ok().flatten(),
+    }
 }
 
 /// The query's score counts its words: each word scores the best way it matches — 1.3

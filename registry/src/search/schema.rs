@@ -44,7 +44,7 @@ pub struct Fields {
     pub executions: Field,
     /// Unix seconds of the latest version.
     pub published_at: Field,
-    /// The rank components as JSON, for the results.
+    /// The measured figures behind quality (`CapsuleStats`) as JSON, for the results.
     pub rank: Field,
 }
 
@@ -63,19 +63,19 @@ impl Fields {
             short_name: builder.add_text_field("short_name", STRING),
             name_words: builder.add_text_field("name_words", analyzed(WORDS, false)),
             description: builder.add_text_field("description", analyzed(TEXT, true)),
-            keywords: builder.add_text_field("keywords", analyzed(WORDS, true)),
+            keywords: builder.add_text_field("keywords", analyzed(WORDS, false)),
             readme: builder.add_text_field("readme", analyzed(TEXT, false)),
-            publisher: builder.add_text_field("publisher", STRING | STORED | FAST),
+            publisher: builder.add_text_field("publisher", STRING | FAST),
             license: builder.add_text_field("license", STRING | STORED | FAST),
             tier: builder.add_text_field("tier", STRING | STORED | FAST),
             category: builder.add_text_field("category", STRING | STORED | FAST),
             status: builder.add_text_field("status", STRING | STORED),
             source: builder.add_text_field("source", STRING | STORED),
             version: builder.add_text_field("version", STORED),
-            quality: builder.add_f64_field("quality", FAST | STORED),
-            popularity: builder.add_f64_field("popularity", FAST | STORED),
-            executions: builder.add_u64_field("executions", FAST | STORED),
-            published_at: builder.add_i64_field("published_at", FAST | STORED),
+            quality: builder.add_f64_field("quality", FAST),
+            popularity: builder.add_f64_field("popularity", FAST),
+            executions: builder.add_u64_field("executions", FAST),
+            published_at: builder.add_i64_field("published_at", FAST),
             rank: builder.add_text_field("rank", STORED),
         };
         (builder.build(), fields)
