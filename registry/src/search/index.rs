@@ -132,6 +132,10 @@ impl SearchIndex {
             .try_into()
             .map_err(open_error)?;
         let writer: IndexWriter = index.writer(WRITER_HEAP_BYTES).map_err(open_error)?;
+        // Before the writer thread: a failure after it would join that thread while it
+        // still waits on its channel.
+        let threads = SearchThreads::start()
+            .map_err(|error| open_error(tantivy::TantivyError::IoError(Arc::new(error))))?;
         let (sender, receiver) = mpsc::channel();
         let thread_reader = reader.clone();
         let handle = std::thread::Builder::new()
@@ -139,8 +143,6 @@ impl SearchIndex {
             .spawn(move || write_loop(writer, fields, thread_reader, receiver, opened_with))
             .map_err(|error| open_error(tantivy::TantivyError::IoError(Arc::new(error))))?;
         let thread = Arc::new(WriterThread(std::sync::Mutex::new(Some(handle))));
-        let threads = SearchThreads::start()
-            .map_err(|error| open_error(tantivy::TantivyError::IoError(Arc::new(error))))?;
         Ok(Self {
             index,
             reader,

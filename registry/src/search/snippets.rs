@@ -1,7 +1,7 @@
 //! Snippets: a hit's description as HTML, with the words the search matched in
 //! `<b>…</b>` and everything else escaped. A description of up to `SNIPPET_BYTES` is shown
-//! whole; a longer one by its part of that length (cut between words) holding the most
-//! matched words.
+//! whole; a longer one by its part of at most that length (ending between words) holding
+//! the most matched words.
 //!
 //! A word matches when its stem is one of the query's description terms (its stems and
 //! their typos). English stemming only rewrites a word's ending, never its first letter, so
@@ -99,11 +99,23 @@ fn shown_part(description: &str, matched: &[Range<usize>]) -> Range<usize> {
             best = Some((count, word.start..last));
         }
     }
-    let Some((_, part)) = best else { return 0..floor_char_boundary(description, SNIPPET_BYTES) };
+    let Some((_, part)) = best else { return 0..end_between_words(description, SNIPPET_BYTES, 0) };
     // From the beginning when the matched words fit there; else from the first of them. Then
-    // context after the last one, up to the length, ending between characters.
+    // context after the last one, up to the length.
     let start = if part.end <= SNIPPET_BYTES { 0 } else { part.start };
-    start..floor_char_boundary(description, start + SNIPPET_BYTES).max(part.end)
+    start..end_between_words(description, start + SNIPPET_BYTES, part.end)
+}
+
+/// Where a part of `description` ending at most at `limit` ends: before the word `limit`
+/// falls in, but not before `at_least`; inside a word only when it is all one word.
+fn end_between_words(description: &str, limit: usize, at_least: usize) -> usize {
+    let limit = floor_char_boundary(description, limit);
+    let in_a_word = description[limit..].chars().next().is_some_and(char::is_alphanumeric);
+    if !in_a_word {
+        return limit.max(at_least);
+    }
+    let cut = description[..limit].rfind(|character: char| !character.is_alphanumeric());
+    cut.filter(|cut| *cut >= at_least).unwrap_or(limit).max(at_least)
 }
 
 /// The largest character boundary of `text` at or before `at`.
@@ -174,7 +186,9 @@ mod tests {
         let snippet = highlighted("websocket", &description);
         assert!(snippet.starts_with("<b>websocket</b> server"), "{snippet}");
         assert_eq!(snippet.matches("<b>websocket</b>").count(), 3);
-        assert!(snippet.replace("<b>", "").replace("</b>", "").len() <= SNIPPET_BYTES);
+        let text = snippet.replace("<b>", "").replace("</b>", "");
+        assert!(text.len() <= SNIPPET_BYTES, "{text}");
+        assert!(text.ends_with("trailing words"), "ends between words: {text}");
 
         let unmatched = highlighted("zebra", &"é".repeat(SNIPPET_BYTES));
         assert_eq!(unmatched, "é".repeat(SNIPPET_BYTES / 2), "cut between characters");

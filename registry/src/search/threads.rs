@@ -21,9 +21,10 @@ pub struct SearchThreads {
 pub struct NoAnswer;
 
 impl SearchThreads {
-    /// Starts one thread per core.
+    /// Starts one thread per core, and at least two, so that one long search does not hold
+    /// up every other on a single core.
     pub fn start() -> std::io::Result<Self> {
-        let count = std::thread::available_parallelism().map_or(1, usize::from);
+        let count = std::thread::available_parallelism().map_or(1, usize::from).max(2);
         let (jobs, queue) = crossbeam_channel::unbounded();
         for number in 0..count {
             let queue: Receiver<Job> = queue.clone();
@@ -75,7 +76,7 @@ mod tests {
     #[test]
     fn a_panicking_search_fails_alone_and_the_threads_go_on() {
         let threads = SearchThreads::start().expect("threads start");
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from).max(2);
         for _ in 0..cores {
             assert!(block_on(threads.run(|| -> u32 { panic!("a bug in a search") })).is_err());
         }
