@@ -128,7 +128,7 @@ fn floor_char_boundary(text: &str, at: usize) -> usize {
 }
 
 /// Appends `text` with `&`, `<`, `>`, `"` and `'` escaped.
-pub fn push_escaped(html: &mut String, text: &str) {
+fn push_escaped(html: &mut String, text: &str) {
     let mut rest = text;
     while let Some(position) = rest.find(['&', '<', '>', '"', '\'']) {
         html.push_str(&rest[..position]);
