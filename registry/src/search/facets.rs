@@ -3,11 +3,16 @@
 //! array increment per matching document; only the most frequent values of each segment
 //! are reported.
 //!
+//! The count arrays are the size of each field's vocabulary (tens of kilobytes for the
+//! publishers), so each search thread keeps its own and hands them back zeroed: the scan
+//! that finds a segment's counted values zeroes them as it goes.
+//!
 //! Across segments, each segment offers its top `offered(limit)` values and the offers are
 //! summed, the way search engines count terms across shards: exact for every value that
 //! is among the top of each segment, which covers the values shown in practice.
 
 use super::warm::{SegmentValues, WarmValues};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
@@ -33,6 +38,14 @@ fn offered(limit: usize) -> usize {
     limit * 3 / 2 + 10
 }
 
+/// Per entry of [`FACETS`]: a count per term ordinal.
+type Counts = [Vec<u32>; FACETS.len()];
+
+thread_local! {
+    /// This thread's count arrays, all zero, between two segments' counts.
+    static SPARE_COUNTS: RefCell<Option<Counts>> = const { RefCell::new(None) };
+}
+
 /// Counts the values of [`FACETS`] over the matching documents; the fruit holds, per field
 /// in the same order, the values most frequent first.
 #[derive(Debug)]
@@ -43,8 +56,7 @@ pub struct FacetCounter<'a> {
 #[derive(Debug)]
 pub struct SegmentFacetCounter {
     values: Arc<SegmentValues>,
-    /// Per field: the count of each term ordinal, and the ordinals counted at least once.
-    counts: Vec<(Vec<u32>, Vec<u32>)>,
+    counts: Counts,
 }
 
 /// What one segment offers: per field, term ordinals of `values` and their counts.
@@ -60,9 +72,11 @@ impl Collector for FacetCounter<'_> {
 
     fn for_segment(&self, _: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<Self::Child> {
         let values = self.values.of(segment)?;
-        let counts = (0..FACETS.len())
-            .map(|facet| (vec![0; values.rows.term_count(facet)], Vec::with_capacity(64)))
-            .collect();
+        let mut counts = SPARE_COUNTS.with_borrow_mut(Option::take).unwrap_or_default();
+        for (facet, counts) in counts.iter_mut().enumerate() {
+            // Zero throughout: what a spare holds, and what grows it.
+            counts.resize(values.rows.term_count(facet), 0);
+        }
         Ok(SegmentFacetCounter { values, counts })
     }
 
@@ -95,29 +109,21 @@ impl SegmentCollector for SegmentFacetCounter {
 
     fn collect(&mut self, doc: DocId, _: Score) {
         let rows = &self.values.rows;
-        let row = rows.row(doc);
-        for (facet, (counts, counted)) in self.counts.iter_mut().enumerate() {
-            for &ord in rows.ords(row, facet) {
-                if let Some(count) = counts.get_mut(ord as usize) {
-                    if *count == 0 {
-                        counted.push(ord);
-                    }
-                    *count += 1;
-                }
+        let counts = &mut self.counts;
+        rows.each_ord(rows.row(doc), |facet, ord| {
+            if let Some(count) = counts.get_mut(facet).and_then(|counts| counts.get_mut(ord as usize)) {
+                *count += 1;
             }
-        }
+        });
     }
 
-    fn harvest(self) -> Self::Fruit {
+    fn harvest(mut self) -> Self::Fruit {
         let offers = self
             .counts
-            .into_iter()
+            .iter_mut()
             .zip(FACETS)
-            .map(|((counts, counted), field)| {
-                let mut present: Vec<(u32, u32)> = counted
-                    .into_iter()
-                    .map(|ord| (ord, counts.get(ord as usize).copied().unwrap_or(0)))
-                    .collect();
+            .map(|(counts, field)| {
+                let mut present = take_counted(counts);
                 let offered = offered(field.limit);
                 if present.len() > offered {
                     present.select_nth_unstable_by(offered, |left, right| right.1.cmp(&left.1));
@@ -126,13 +132,38 @@ impl SegmentCollector for SegmentFacetCounter {
                 present
             })
             .collect();
+        SPARE_COUNTS.with_borrow_mut(|spare| *spare = Some(self.counts));
         SegmentOffers { values: self.values, offers }
     }
 }
 
+/// The ordinals counted at least once and their counts, leaving every count zero. Most
+/// counts of a large vocabulary are zero: runs of them are skipped sixteen at a time, each
+/// run tested in a few vector instructions.
+fn take_counted(counts: &mut [u32]) -> Vec<(u32, u32)> {
+    const RUN: usize = 16;
+    let mut counted = Vec::new();
+    let mut take = |start: usize, run: &mut [u32]| {
+        for (offset, count) in run.iter_mut().enumerate() {
+            if *count != 0 {
+                counted.push(((start + offset) as u32, std::mem::take(count)));
+            }
+        }
+    };
+    let whole_runs = counts.len() / RUN * RUN;
+    let (runs, rest) = counts.split_at_mut(whole_runs);
+    for (index, run) in runs.chunks_exact_mut(RUN).enumerate() {
+        if run.iter().fold(0, |any, &count| any | count) != 0 {
+            take(index * RUN, run);
+        }
+    }
+    take(whole_runs, rest);
+    counted
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{FACETS, FacetCounter};
+    use super::{FACETS, FacetCounter, take_counted};
     use crate::search::documents::SearchDoc;
     use crate::search::index::tests::{committed, doc};
     use tantivy::query::AllQuery;
@@ -153,6 +184,8 @@ mod tests {
         assert!(searcher.segment_readers().len() >= 2);
 
         let counts = searcher.search(&AllQuery, &FacetCounter { values: &index.values })?;
+        // The second count starts from the arrays the first handed back.
+        assert_eq!(searcher.search(&AllQuery, &FacetCounter { values: &index.values })?, counts);
         let of = |field: &str| {
             let position = FACETS.iter().position(|facet| facet.field == field).expect("faceted");
             counts[position].iter().map(|(value, count)| (value.as_str(), *count)).collect::<Vec<_>>()
@@ -161,5 +194,16 @@ mod tests {
         assert_eq!(of("publisher"), [("acme", 2), ("other", 2)]);
         assert_eq!(of("license"), [("MIT", 4)]);
         Ok(())
+    }
+
+    #[test]
+    fn taking_the_counts_zeroes_them() {
+        let mut counts = vec![0; 21];
+        counts[3] = 2;
+        counts[8] = 1;
+        counts[20] = 5;
+        assert_eq!(take_counted(&mut counts), [(3, 2), (8, 1), (20, 5)]);
+        assert!(counts.iter().all(|&count| count == 0));
+        assert!(take_counted(&mut counts).is_empty());
     }
 }

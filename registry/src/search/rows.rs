@@ -121,6 +121,22 @@ impl Rows {
         }
     }
 
+    /// Calls `count(facet, ord)` for each term ordinal of each entry of [`FACETS`] in
+    /// `row`: facet counting's inner loop, where a field's one ordinal costs one
+    /// comparison.
+    #[inline]
+    pub fn each_ord(&self, row: &DocRow, mut count: impl FnMut(usize, u32)) {
+        for (facet, &slot) in row.facets.iter().enumerate() {
+            if slot < LIST {
+                count(facet, slot);
+            } else if slot != NONE {
+                for &ord in self.ords(row, facet) {
+                    count(facet, ord);
+                }
+            }
+        }
+    }
+
     /// How many distinct values the `facet`th entry of [`FACETS`] has in the segment.
     pub fn term_count(&self, facet: usize) -> usize {
         self.text.get(facet).map_or(0, Vec::len)
@@ -198,6 +214,12 @@ mod tests {
         assert_eq!(text(license_at, 0), ["MIT"]);
         assert_eq!(text(license_at, 1), ["ISC"]);
         assert_eq!(text(license_at, 2), Vec::<&str>::new());
+        let mut each = Vec::new();
+        rows.each_ord(rows.row(0), |facet, ord| each.push((facet, rows.text(facet, ord))));
+        assert_eq!(
+            each,
+            [(category_at, Some("cli")), (category_at, Some("http")), (license_at, Some("MIT"))]
+        );
         assert_eq!((rows.row(1).quality, rows.row(1).popularity), (0.25, 0.0));
         assert_eq!(rows.term_count(category_at), 2);
         assert!(text(category_at, 3).is_empty(), "beyond the segment");
