@@ -5,11 +5,14 @@
 //! 2. Latency of Caravan's search, single-threaded in-process, for 1–3 word queries with
 //!    facets (the relevance set's exact, prefix and intent queries), typo queries (the 80
 //!    known-item queries with one typo each) and type-ahead suggestions.
-//! 3. The same over HTTP (`GET /v1/search`), one client and 32 concurrent clients.
+//! 3. The same over HTTP (`GET /v1/search`): one client; 32 concurrent clients each
+//!    asking again as soon as answered (the throughput); and 32 clients sending half that
+//!    throughput between them, at appointed times (the latency of a loaded server that
+//!    is not saturated).
 //! 4. The same 80 typo queries against PostgreSQL full-text search (tsvector with a GIN
 //!    index, `ts_rank_cd`) and SQLite FTS5 (`bm25`), with the same semantics: any word may
 //!    match (OR), ranked by text relevance blended with popularity — p50, p99 and
-//!    recall@10 for all three, side by side.
+//!    recall@10 for all three, side by side, measured in alternated rounds.
 //!
 //! `cargo run --release -p caravan-bench --bin search -- [--in-process] [CATALOG]`
 //! (`--in-process` stops after part 2, listing the slowest queries), PostgreSQL from
@@ -130,23 +133,45 @@ fn main() -> anyhow::Result<()> {
     }
 
     // 3. Over HTTP.
-    let (http_one, http_many, rate) = over_http(settings, entries.len(), &plain, &typos)?;
+    let http = over_http(settings, entries.len(), &plain, &typos)?;
     println!("\nCaravan over HTTP (GET /v1/search, limit 10, facets):");
-    println!("  1 client:    p50 {:.2} ms, p99 {:.2} ms", http_one.0, http_one.1);
-    println!("  32 clients:  p50 {:.2} ms, p99 {:.2} ms, {:.0} searches/s", http_many.0, http_many.1, rate);
+    println!("  1 client:    p50 {:.2} ms, p99 {:.2} ms", http.one_client.0, http.one_client.1);
+    println!(
+        "  {CLIENTS} clients, each asking again when answered: p50 {:.2} ms, p99 {:.2} ms, {:.0} searches/s",
+        http.saturated.0, http.saturated.1, http.saturated_rate
+    );
+    println!(
+        "  {CLIENTS} clients sending {:.0} searches/s between them (half of that): p50 {:.2} ms, p99 {:.2} ms",
+        http.saturated_rate / 2.0,
+        http.half_load.0,
+        http.half_load.1
+    );
 
-    // 4. The baselines, on the typo queries.
-    let (mut postgres_ms, postgres_recall) = postgres(&entries, &typos)?;
-    let (mut sqlite_ms, sqlite_recall) = sqlite(&entries, &typos)?;
-    let (caravan_p50, caravan_p99) = (percentile(&mut typo_ms, 0.5), percentile(&mut typo_ms, 0.99));
-    let (postgres_p50, postgres_p99) =
-        (percentile(&mut postgres_ms, 0.5), percentile(&mut postgres_ms, 0.99));
-    let (sqlite_p50, sqlite_p99) = (percentile(&mut sqlite_ms, 0.5), percentile(&mut sqlite_ms, 0.99));
-    println!("\n80 known-item queries with one typo each, top 10 (single-threaded):");
+    // 4. The baselines, on the typo queries, in rounds alternated with Caravan's so that
+    //    all three meet the same machine: this one is shared, and its speed drifts
+    //    between the parts of a run.
+    let side_by_side = with_postgres(&entries, |postgres| {
+        let mut fts = Fts5::load(&entries)?;
+        let mut engines: [&mut Engine; 3] =
+            [&mut |q| search(q), &mut |q| postgres_search(postgres, q), &mut |q| fts.search(q)];
+        alternated(&typos, &mut engines)
+    })?;
+    println!(
+        "\n80 known-item queries with one typo each, top 10 (single-threaded, ×{REPEAT} in alternated rounds):"
+    );
     println!("  engine                  p50 ms   p99 ms  recall@10");
-    println!("  Caravan (tantivy)     {caravan_p50:8.2} {caravan_p99:8.2}  {caravan_recall:9.3}");
-    println!("  PostgreSQL FTS (OR)   {postgres_p50:8.2} {postgres_p99:8.2}  {postgres_recall:9.3}");
-    println!("  SQLite FTS5 (OR)      {sqlite_p50:8.2} {sqlite_p99:8.2}  {sqlite_recall:9.3}");
+    let mut figures = Vec::new();
+    for (engine, (mut latencies, recall)) in
+        ["Caravan (tantivy)  ", "PostgreSQL FTS (OR)", "SQLite FTS5 (OR)   "].into_iter().zip(side_by_side)
+    {
+        let (p50, p99) = (percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99));
+        println!("  {engine}   {p50:8.2} {p99:8.2}  {recall:9.3}");
+        figures.push((p50, p99));
+    }
+    let [(caravan_p50, caravan_p99), (postgres_p50, postgres_p99), (sqlite_p50, sqlite_p99)] = figures[..]
+    else {
+        anyhow::bail!("three engines were measured");
+    };
     println!(
         "  Caravan is {:.1}x / {:.1}x faster than PostgreSQL and {:.1}x / {:.1}x faster than FTS5 (p50 / p99)",
         postgres_p50 / caravan_p50,
@@ -213,7 +238,38 @@ fn words(query: &str) -> Vec<String> {
         .collect()
 }
 
-fn postgres(entries: &[CatalogEntry], typos: &Labeled) -> anyhow::Result<(Vec<f64>, f64)> {
+/// A search engine under test: the names of the top 10 for a query.
+type Engine<'a> = dyn FnMut(&str) -> anyhow::Result<Vec<String>> + 'a;
+
+/// Runs the queries on each engine in turn, `REPEAT` rounds, each round starting with the
+/// next engine; per engine, the latencies and recall@10 of its first round. Each engine
+/// answers all the queries in a row, as a search service answers a stream of them, and
+/// the rounds alternate the engines so that all meet the same machine.
+fn alternated(queries: &Labeled, engines: &mut [&mut Engine]) -> anyhow::Result<Vec<(Vec<f64>, f64)>> {
+    let mut latencies = vec![Vec::new(); engines.len()];
+    let mut scores: Vec<Scores> = engines.iter().map(|_| Scores::default()).collect();
+    for round in 0..REPEAT {
+        for turn in 0..engines.len() {
+            let engine = (round + turn) % engines.len();
+            for (query, expected) in queries {
+                let started = Instant::now();
+                let names = engines[engine](query)?;
+                latencies[engine].push(started.elapsed().as_secs_f64() * 1000.0);
+                if round == 0 {
+                    scores[engine].record(expected, &names);
+                }
+            }
+        }
+    }
+    Ok(latencies.into_iter().zip(scores).map(|(latencies, scores)| (latencies, scores.recall())).collect())
+}
+
+/// Runs `measure` with a connection to a scratch PostgreSQL database holding the catalog
+/// in a `tsvector` column with a GIN index; drops the database after.
+fn with_postgres<T>(
+    entries: &[CatalogEntry],
+    measure: impl FnOnce(&mut PgConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let admin_url = std::env::var("BENCH_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let mut admin = PgConnection::establish(&admin_url)?;
@@ -223,7 +279,7 @@ fn postgres(entries: &[CatalogEntry], typos: &Labeled) -> anyhow::Result<(Vec<f6
         "{}/caravan_bench_search",
         admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base)
     );
-    let outcome = (|| -> anyhow::Result<(Vec<f64>, f64)> {
+    let outcome = (|| -> anyhow::Result<T> {
         let mut connection = PgConnection::establish(&url)?;
         diesel::sql_query(
             "CREATE TABLE catalog (name TEXT PRIMARY KEY, description TEXT NOT NULL, downloads BIGINT NOT NULL, \
@@ -253,21 +309,21 @@ fn postgres(entries: &[CatalogEntry], typos: &Labeled) -> anyhow::Result<(Vec<f6
         diesel::sql_query("CREATE INDEX catalog_document ON catalog USING GIN (document)")
             .execute(&mut connection)?;
         diesel::sql_query("ANALYZE catalog").execute(&mut connection)?;
-        timed(typos, |q| {
-            let terms = words(q).join(" | ");
-            let sql = format!(
-                "SELECT name FROM catalog, to_tsquery('english', '{terms}') query WHERE document @@ query \
-                 ORDER BY ts_rank_cd(document, query) * ln(2 + downloads) DESC LIMIT 10"
-            );
-            Ok(diesel::sql_query(sql)
-                .load::<Named>(&mut connection)?
-                .into_iter()
-                .map(|row| row.name)
-                .collect())
-        })
+        measure(&mut connection)
     })();
     diesel::sql_query("DROP DATABASE IF EXISTS caravan_bench_search WITH (FORCE)").execute(&mut admin)?;
     outcome
+}
+
+/// The top 10 for `q` by PostgreSQL full-text search: any word (OR), `ts_rank_cd` blended
+/// with popularity.
+fn postgres_search(connection: &mut PgConnection, q: &str) -> anyhow::Result<Vec<String>> {
+    let terms = words(q).join(" | ");
+    let sql = format!(
+        "SELECT name FROM catalog, to_tsquery('english', '{terms}') query WHERE document @@ query \
+         ORDER BY ts_rank_cd(document, query) * ln(2 + downloads) DESC LIMIT 10"
+    );
+    Ok(diesel::sql_query(sql).load::<Named>(connection)?.into_iter().map(|row| row.name).collect())
 }
 
 fn copy_text(text: &str) -> String {
@@ -280,29 +336,44 @@ struct Named {
     name: String,
 }
 
-fn sqlite(entries: &[CatalogEntry], typos: &Labeled) -> anyhow::Result<(Vec<f64>, f64)> {
-    let directory = tempfile::tempdir()?;
-    let path = directory.path().join("fts.db");
-    let mut connection = SqliteConnection::establish(&path.display().to_string())?;
-    diesel::sql_query("CREATE VIRTUAL TABLE catalog USING fts5(name, description, downloads UNINDEXED, tokenize = 'porter unicode61')")
-        .execute(&mut connection)?;
-    connection.transaction(|connection| {
-        for entry in entries {
-            diesel::sql_query("INSERT INTO catalog (name, description, downloads) VALUES (?, ?, ?)")
-                .bind::<diesel::sql_types::Text, _>(&entry.name)
-                .bind::<diesel::sql_types::Text, _>(&entry.description)
-                .bind::<diesel::sql_types::BigInt, _>(entry.downloads_a_month)
-                .execute(connection)?;
-        }
-        Ok::<_, diesel::result::Error>(())
-    })?;
-    timed(typos, |q| {
+/// The catalog in an SQLite FTS5 table of a scratch database.
+struct Fts5 {
+    connection: SqliteConnection,
+    _directory: tempfile::TempDir,
+}
+
+impl Fts5 {
+    fn load(entries: &[CatalogEntry]) -> anyhow::Result<Self> {
+        let directory = tempfile::tempdir()?;
+        let path = directory.path().join("fts.db");
+        let mut connection = SqliteConnection::establish(&path.display().to_string())?;
+        diesel::sql_query("CREATE VIRTUAL TABLE catalog USING fts5(name, description, downloads UNINDEXED, tokenize = 'porter unicode61')")
+            .execute(&mut connection)?;
+        connection.transaction(|connection| {
+            for entry in entries {
+                diesel::sql_query("INSERT INTO catalog (name, description, downloads) VALUES (?, ?, ?)")
+                    .bind::<diesel::sql_types::Text, _>(&entry.name)
+                    .bind::<diesel::sql_types::Text, _>(&entry.description)
+                    .bind::<diesel::sql_types::BigInt, _>(entry.downloads_a_month)
+                    .execute(connection)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })?;
+        Ok(Self { connection, _directory: directory })
+    }
+
+    /// The top 10 for `q`: any word (OR), `bm25` blended with popularity.
+    fn search(&mut self, q: &str) -> anyhow::Result<Vec<String>> {
         let terms = words(q).iter().map(|word| format!("\"{word}\"")).collect::<Vec<_>>().join(" OR ");
         let sql = format!(
             "SELECT name FROM catalog WHERE catalog MATCH '{terms}' ORDER BY bm25(catalog) * ln(2 + downloads) LIMIT 10"
         );
-        Ok(diesel::sql_query(sql).load::<Named>(&mut connection)?.into_iter().map(|row| row.name).collect())
-    })
+        Ok(diesel::sql_query(sql)
+            .load::<Named>(&mut self.connection)?
+            .into_iter()
+            .map(|row| row.name)
+            .collect())
+    }
 }
 
 /// How many segments the search index's last commit lists.
@@ -314,14 +385,25 @@ fn segments(meta: &std::path::Path) -> Option<usize> {
 /// (p50, p99) in milliseconds.
 type Percentiles = (f64, f64);
 
-/// (p50, p99) with one client, (p50, p99) with 32 and their searches/s, through `caravan
-/// serve`.
+/// Searches through `caravan serve`.
+struct OverHttp {
+    one_client: Percentiles,
+    /// 32 clients, each asking again as soon as it is answered.
+    saturated: Percentiles,
+    saturated_rate: f64,
+    /// 32 clients sending half of `saturated_rate` between them.
+    half_load: Percentiles,
+}
+
+/// How many clients search at once.
+const CLIENTS: usize = 32;
+
 fn over_http(
     settings: Settings,
     catalog_size: usize,
     plain: &Labeled,
     typos: &Labeled,
-) -> anyhow::Result<(Percentiles, Percentiles, f64)> {
+) -> anyhow::Result<OverHttp> {
     let index_meta = settings.search_dir().join("meta.json");
     let (base, key) = serve_caravan(settings)?;
     // The server's follower indexes the catalog; wait for it, and for the merge into one
@@ -341,8 +423,7 @@ fn over_http(
     }
     std::thread::sleep(std::time::Duration::from_secs(1));
     let all: Vec<&str> = plain.iter().chain(typos).map(|(query, _)| query.as_str()).collect();
-    let fetch = |agent: &ureq::Agent, q: &str| -> anyhow::Result<f64> {
-        let started = Instant::now();
+    let fetch = |agent: &ureq::Agent, q: &str| -> anyhow::Result<()> {
         let mut response = agent
             .get(&format!("{base}/v1/search"))
             .query("q", q)
@@ -351,27 +432,64 @@ fn over_http(
             .call()?;
         anyhow::ensure!(response.status() == 200, "search answered {}", response.status());
         let _ = response.body_mut().read_to_vec()?;
-        Ok(started.elapsed().as_secs_f64() * 1000.0)
+        Ok(())
     };
     let mut one = Vec::new();
     for _ in 0..REPEAT {
         for q in &all {
-            one.push(fetch(&http, q)?);
+            let started = Instant::now();
+            fetch(&http, q)?;
+            one.push(started.elapsed().as_secs_f64() * 1000.0);
         }
     }
+    let (mut saturated, saturated_rate) = many_clients(&all, &fetch, None)?;
+    let (mut half_load, _) = many_clients(&all, &fetch, Some(saturated_rate / 2.0))?;
+    Ok(OverHttp {
+        one_client: (percentile(&mut one, 0.5), percentile(&mut one, 0.99)),
+        saturated: (percentile(&mut saturated, 0.5), percentile(&mut saturated, 0.99)),
+        saturated_rate,
+        half_load: (percentile(&mut half_load, 0.5), percentile(&mut half_load, 0.99)),
+    })
+}
+
+/// [`CLIENTS`] clients on threads of their own, each asking every query `REPEAT` times
+/// from its own starting point; the latencies and the searches a second.
+///
+/// Without a `rate`, a client asks again as soon as it is answered (closed loop). With
+/// one, the clients between them send `rate` searches a second, each at its appointed
+/// time (open loop), and a latency counts from that time: a search that had to wait for
+/// its client's previous answer counts its wait.
+fn many_clients(
+    all: &[&str],
+    fetch: &(dyn Fn(&ureq::Agent, &str) -> anyhow::Result<()> + Sync),
+    rate: Option<f64>,
+) -> anyhow::Result<(Vec<f64>, f64)> {
     let started = Instant::now();
-    let mut many: Vec<f64> = std::thread::scope(|scope| -> anyhow::Result<Vec<f64>> {
-        let handles: Vec<_> = (0..32)
+    let latencies = std::thread::scope(|scope| -> anyhow::Result<Vec<f64>> {
+        let handles: Vec<_> = (0..CLIENTS)
             .map(|client| {
-                let (all, fetch) = (&all, &fetch);
                 scope.spawn(move || -> anyhow::Result<Vec<f64>> {
                     let agent = agent();
                     let mut latencies = Vec::new();
+                    let mut sent = 0;
                     for round in 0..REPEAT {
                         for q in
                             all.iter().skip((client + round) % all.len()).chain(all.iter()).take(all.len())
                         {
-                            latencies.push(fetch(&agent, q)?);
+                            let appointed = match rate {
+                                Some(rate) => {
+                                    let at = started
+                                        + std::time::Duration::from_secs_f64(
+                                            (sent * CLIENTS + client) as f64 / rate,
+                                        );
+                                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                                    at
+                                }
+                                None => Instant::now(),
+                            };
+                            sent += 1;
+                            fetch(&agent, q)?;
+                            latencies.push(appointed.elapsed().as_secs_f64() * 1000.0);
                         }
                     }
                     Ok(latencies)
@@ -384,10 +502,6 @@ fn over_http(
         }
         Ok(all_latencies)
     })?;
-    let rate = many.len() as f64 / started.elapsed().as_secs_f64();
-    Ok((
-        (percentile(&mut one, 0.5), percentile(&mut one, 0.99)),
-        (percentile(&mut many, 0.5), percentile(&mut many, 0.99)),
-        rate,
-    ))
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    Ok((latencies, rate))
 }
