@@ -242,7 +242,7 @@ fn words(query: &str) -> Vec<String> {
 type Engine<'a> = dyn FnMut(&str) -> anyhow::Result<Vec<String>> + 'a;
 
 /// Runs the queries on each engine in turn, `REPEAT` rounds, each round starting with the
-/// next engine; per engine, the latencies and recall@10 of its first round. Each engine
+/// next engine; per engine, the latencies of all rounds and recall@10 of its first. Each engine
 /// answers all the queries in a row, as a search service answers a stream of them, and
 /// the rounds alternate the engines so that all meet the same machine.
 fn alternated(queries: &Labeled, engines: &mut [&mut Engine]) -> anyhow::Result<Vec<(Vec<f64>, f64)>> {

@@ -205,5 +205,11 @@ mod tests {
         assert_eq!(take_counted(&mut counts), [(3, 2), (8, 1), (20, 5)]);
         assert!(counts.iter().all(|&count| count == 0));
         assert!(take_counted(&mut counts).is_empty());
+        // Whole runs only, and none at all.
+        let mut counts = vec![0; 32];
+        counts[15] = 1;
+        counts[16] = 4;
+        assert_eq!(take_counted(&mut counts), [(15, 1), (16, 4)]);
+        assert!(take_counted(&mut []).is_empty());
     }
 }
