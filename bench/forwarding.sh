@@ -5,6 +5,8 @@
 # nginx `proxy_pass` of the same worker protocol request to the same worker. Caravan and
 # nginx are pinned to core 0 and get one worker process each; wrk and the trivial worker
 # share core 1. Rounds alternate.
+# Then the stack's ceiling: the smallest actix-web server forwarding with reqwest, as
+# caravan does, and recording nothing (bench/src/bin/bare_forward.rs), on the same core.
 # Then the latency one client sees: caravan against calling the worker directly.
 #
 #   bench/forwarding.sh            # ROUNDS=5 DURATION=10s; DATABASE_URL=postgres://… for PostgreSQL
@@ -20,6 +22,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 WORKER_ADDR=127.0.0.1:18090
 NGINX_ADDR=127.0.0.1:18091
 CARAVAN_ADDR=127.0.0.1:18092
+BARE_ADDR=127.0.0.1:18093
 TOKEN=forwarding-benchmark-worker-token
 
 cargo build --release -q -p caravan-gateway -p caravan-bench
@@ -73,6 +76,7 @@ key="cvn_live_$(set +o pipefail; LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | hea
 TRIVIAL_WORKER_LISTEN=$WORKER_ADDR taskset -c "$LOAD_CPU" target/release/trivial-worker & bench_pids+=($!)
 CARAVAN_BOOTSTRAP_KEY=$key start_pinned "$caravan" --config "$bench_dir/caravan.toml" serve >/dev/null 2>"$bench_dir/caravan.log"
 start_pinned nginx -c "$bench_dir/nginx.conf" -g 'daemon off;'
+BARE_FORWARD_LISTEN=$BARE_ADDR BARE_FORWARD_WORKER=http://$WORKER_ADDR start_pinned target/release/bare-forward
 wait_for "http://$WORKER_ADDR/healthz"
 wait_for -H "Authorization: Bearer $key" "http://$CARAVAN_ADDR/v1/whoami"
 
@@ -105,6 +109,10 @@ DURATION=2s baseline >/dev/null
 DURATION=2s subject >/dev/null
 compare_rounds
 
+ceiling() { BODY=$WORKER_BODY TOKEN=$TOKEN measure_p50 "http://$BARE_ADDR/runs" -s bench/post.lua -c"$CONNECTIONS" -d"$DURATION"; }
+ceiling_runs=()
+for _ in $(seq "$ROUNDS"); do ceiling_runs+=("$(ceiling)"); done
+
 # One client at a time: what caravan adds to calling the worker directly.
 direct=$(BODY=$WORKER_BODY TOKEN=$TOKEN measure_p50 "http://$WORKER_ADDR/runs" -s bench/post.lua -c1 -d"$DURATION")
 through=$(BODY=$RUN_BODY TOKEN=$key measure_p50 "http://$CARAVAN_ADDR/v1/capsules/bench/trivial/executions" -s bench/post.lua -c1 -d"$DURATION")
@@ -115,5 +123,7 @@ if [[ -n ${DATABASE_URL:-} ]]; then echo "backend: PostgreSQL"; else echo "backe
 echo "nginx proxy_pass:  median $(median_field 1 "${baseline_runs[@]}") requests/s, p99 $(median_field 2 "${baseline_runs[@]}") ms"
 echo "caravan executions: median $(median_field 1 "${subject_runs[@]}") requests/s, p99 $(median_field 2 "${subject_runs[@]}") ms"
 echo "ratio (median of rounds): $(median "${ratios[@]}")x   (rounds: ${ratios[*]})"
+ceiling_rps=$(median_field 1 "${ceiling_runs[@]}")
+echo "ceiling, actix-web + reqwest forwarding alone: median $ceiling_rps requests/s ($(awk -v c="$ceiling_rps" -v n="$(median_field 1 "${baseline_runs[@]}")" 'BEGIN { printf "%.3f", c / n }')x nginx)"
 echo "one client: worker directly p50 $(echo "$direct" | awk '{print $3}') ms; through caravan p50 $(echo "$through" | awk '{print $3}') ms"
 echo "executions recorded this month: $recorded"
