@@ -13,8 +13,9 @@ use caravan_core::plans::PlanCatalog;
 use caravan_core::{Database, error};
 use caravan_metering::Metering;
 use caravan_metering::domain::meter::MeterCatalog;
-use caravan_metering::executions::admission::RunTermsCache;
+use caravan_metering::executions::admission::{AdmissionCaches, RunTermsCache};
 use caravan_metering::executions::dispatch::Dispatcher;
+use caravan_metering::executions::ends::EndRecorder;
 use caravan_metering::executions::pool::{Backend, TIERS, WorkerPool, configured_id};
 use caravan_metering::executions::webhooks::Deliverer;
 use caravan_metering::stripe::StripeSync;
@@ -23,6 +24,7 @@ use caravan_portal_api::bootstrap::Bootstrapped;
 use caravan_portal_api::web::SignInThrottle;
 use caravan_registry::Registry;
 use caravan_registry::blobs::BlobStore;
+use caravan_registry::runnable::RunCache;
 use caravan_registry::search::index::SearchIndex;
 use caravan_worker::Worker;
 use caravan_worker::config::WorkerSettings;
@@ -68,7 +70,8 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = listener.local_addr()?;
-        let dispatcher = executions(&settings, &database, address, &plans).await?;
+        let runs = RunCache::default();
+        let dispatcher = executions(&settings, &database, address, &plans, &runs).await?;
         let metering = web::Data::new(metering(&settings, &plans, dispatcher)?);
         if let Some(stripe) = &metering.stripe {
             stripe.spawn(database.clone());
@@ -84,6 +87,7 @@ impl Application {
             blobs: BlobStore::local(&settings.blob_dir())?,
             policy: settings.registry.admission.clone(),
             search,
+            runs,
         });
         let plans = web::Data::new(plans);
         let metrics = web::Data::new(HttpMetrics::new().context("cannot register metrics")?);
@@ -204,6 +208,7 @@ async fn executions(
     database: &Database,
     address: SocketAddr,
     plans: &PlanCatalog,
+    runs: &RunCache,
 ) -> anyhow::Result<Dispatcher> {
     let meters = MeterCatalog::new(&settings.metering.meters).context("invalid [[metering.meters]]")?;
     meters.check_plans(plans).context("invalid plans")?;
@@ -272,13 +277,15 @@ async fn executions(
     });
     let deliverer = Deliverer::new(database.clone(), client);
     deliverer.spawn();
+    let ends = EndRecorder::new(database.clone(), meters.clone());
     let dispatcher = Dispatcher {
         database: database.clone(),
         meters,
+        ends,
         pool,
         gateway_url,
         deliverer,
-        terms: RunTermsCache::default(),
+        caches: AdmissionCaches { registry: runs.clone(), terms: RunTermsCache::default() },
     };
     caravan_metering::executions::spawn_sweeper(
         dispatcher.clone(),

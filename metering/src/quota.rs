@@ -9,6 +9,11 @@ use caravan_core::id::TenantId;
 use caravan_core::plans::PlanCatalog;
 use chrono::NaiveDateTime;
 
+/// The plan's monthly execution quota, if it has one.
+pub fn execution_quota(plans: &PlanCatalog, plan: &str) -> Option<u64> {
+    plans.get(plan).and_then(|plan| plan.monthly_execution_quota)
+}
+
 /// Executions recorded this month, and the plan's quota if it has one.
 pub fn executions_this_month(
     connection: &mut DbConnection,
@@ -20,7 +25,7 @@ pub fn executions_this_month(
     let period = Period::containing(now);
     let micros = rollups::monthly_total(connection, tenant, "executions", period.start())?;
     let used = u64::try_from(micros / 1_000_000).unwrap_or(0);
-    Ok((used, plans.get(plan).and_then(|plan| plan.monthly_execution_quota)))
+    Ok((used, execution_quota(plans, plan)))
 }
 
 /// Refuses with 429 `quota-exceeded` when the tenant's plan allows no more executions

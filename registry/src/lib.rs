@@ -10,6 +10,7 @@ pub mod error;
 pub mod policy;
 pub mod publish;
 mod routes;
+pub mod runnable;
 pub mod sbom;
 pub mod search;
 pub mod service;
@@ -22,11 +23,12 @@ pub use routes::{ApiDoc, configure};
 use blobs::BlobStore;
 use policy::AdmissionPolicy;
 
-/// What the registry's handlers share: where blobs live, what the operator admits, and
-/// the search index.
+/// What the registry's handlers share: where blobs live, what the operator admits, the
+/// search index, and what runs read of the registry (evicted on every change made here).
 #[derive(Debug, Clone)]
 pub struct Registry {
     pub blobs: BlobStore,
     pub policy: AdmissionPolicy,
     pub search: search::index::SearchIndex,
+    pub runs: runnable::RunCache,
 }

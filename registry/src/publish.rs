@@ -97,8 +97,10 @@ pub async fn publish(
         Ok(()) => commit(database, actor, request_id, admitted).await,
         Err(error) => Err(error),
     };
-    if committed.is_err() {
-        discard_unreferenced(registry, database, created).await;
+    match &committed {
+        // Runs of the capsule resolve among its versions anew, this one included.
+        Ok(_) => registry.runs.evict(&name),
+        Err(_) => discard_unreferenced(registry, database, created).await,
     }
     committed
 }

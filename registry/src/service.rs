@@ -6,9 +6,10 @@
 use crate::db::capsules::{self, CapsuleRow, RunnableVersion, VersionRow};
 use crate::error::RegistryError;
 use crate::publish::append_audit;
+use crate::runnable::RunCache;
 use crate::views::VersionStatus;
 use caravan_core::db::{DbConnection, write_transaction};
-use caravan_core::{Principal, Scope};
+use caravan_core::{Database, Principal, Scope};
 use serde_json::json;
 
 /// A change to a version's standing.
@@ -74,26 +75,21 @@ pub fn resolve(
         .ok_or_else(|| no_matching_version(name, requirement))
 }
 
-/// The version a run of `requirement` uses: the newest active match. When no active
-/// version matches but a revoked one does, the refusal names the revocation and its
-/// reason (410) rather than pretending nothing matched.
-pub fn resolve_for_run(
-    connection: &mut DbConnection,
+/// The version a run of `requirement` gets among the capsule's `versions` (see
+/// `runnable::RunCache`): the newest active match. When no active version matches but a
+/// revoked one does, the refusal names the revocation and its reason (410) rather than
+/// pretending nothing matched.
+pub fn resolve_among(
     name: &str,
+    versions: &[RunnableVersion],
     requirement: &str,
 ) -> Result<RunnableVersion, RegistryError> {
     let parsed = parse_requirement(requirement)?;
-    // Runs are the hot path: the capsule's row is read only to tell "no such capsule" from
-    // "no version" when there are no versions.
-    let versions = capsules::runnable_versions(connection, name)?;
-    if versions.is_empty() && capsules::find(connection, name)?.is_none() {
-        return Err(RegistryError::CapsuleNotFound(name.to_owned()));
-    }
     let matches = |version: &semver::Version| parsed.matches(version);
-    if let Some(active) = newest_matching(&versions, VersionStatus::Active, matches) {
+    if let Some(active) = newest_matching(versions, VersionStatus::Active, matches) {
         return Ok(active.clone());
     }
-    match newest_matching(&versions, VersionStatus::Revoked, matches) {
+    match newest_matching(versions, VersionStatus::Revoked, matches) {
         Some(row) => Err(RegistryError::Revoked {
             capsule: name.to_owned(),
             version: row.version.clone(),
@@ -162,6 +158,27 @@ fn newest_matching<V: Resolvable>(
 pub fn newest_first(mut versions: Vec<VersionRow>) -> Vec<VersionRow> {
     versions.sort_by_cached_key(|row| std::cmp::Reverse(semver::Version::parse(&row.version).ok()));
     versions
+}
+
+/// Applies `change` to version `number` of `name` in its own transaction, then forgets the
+/// capsule's versions cached for runs, so this process's next run of it sees the change.
+pub async fn change_version(
+    database: &Database,
+    runs: &RunCache,
+    actor: Principal,
+    request_id: Option<String>,
+    name: String,
+    number: String,
+    change: Lifecycle,
+) -> Result<VersionRow, RegistryError> {
+    let capsule = name.clone();
+    let changed = database
+        .run(move |connection| {
+            self::change(connection, &actor, request_id.as_deref(), &name, &number, change)
+        })
+        .await?;
+    runs.evict(&capsule);
+    Ok(changed)
 }
 
 pub fn change(

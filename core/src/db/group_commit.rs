@@ -6,8 +6,7 @@
 //! (up to [`MAX_BATCH`]), and runs them in one `BEGIN IMMEDIATE` transaction, each in a
 //! savepoint of its own (kept prepared, see `savepoint`): a unit that fails rolls back only
 //! itself. Callers are answered after `COMMIT` returned, so an answer still means
-//! "durable", unless every unit of the batch asked for [`Durability::Delayed`]: then it
-//! commits without the flush (see `durability`). Nothing waits to fill a batch: under light
+//! "durable". Nothing waits to fill a batch: under light
 //! load a batch is one unit, under heavy load the units that queued while the previous
 //! batch committed.
 //!
@@ -16,7 +15,6 @@
 //! together (and could deadlock with writers that take the same rows in another order).
 
 use super::DbConnection;
-use super::durability::{Durability, with_sqlite_flush_delayed};
 use super::error::DbError;
 use super::savepoint::in_savepoint;
 use super::transaction::write_transaction;
@@ -53,16 +51,15 @@ impl GroupCommitter {
         Ok(Self { queue })
     }
 
-    /// Runs `work` in the next batch and answers once that batch committed with at least
-    /// the `durability` asked for.
-    pub(super) async fn run<T, E, F>(&self, durability: Durability, work: F) -> Result<T, E>
+    /// Runs `work` in the next batch and answers once that batch committed.
+    pub(super) async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let unit = Pending { work: Some(work), durability, outcome: None, reply };
+        let unit = Pending { work: Some(work), outcome: None, reply };
         if self.queue.send(Box::new(unit)).is_err() {
             return Err(E::from(DbError::Interrupted));
         }
@@ -72,7 +69,6 @@ impl GroupCommitter {
 
 /// One caller's unit of work, type-erased for the queue.
 trait Unit: Send {
-    fn durability(&self) -> Durability;
     /// Runs the work in a savepoint of the batch's transaction.
     fn run(&mut self, connection: &mut DbConnection);
     /// Answers the caller with the work's outcome, or with why the batch did not commit.
@@ -81,7 +77,6 @@ trait Unit: Send {
 
 struct Pending<T, E, F> {
     work: Option<F>,
-    durability: Durability,
     outcome: Option<Result<T, E>>,
     reply: oneshot::Sender<Result<T, E>>,
 }
@@ -92,10 +87,6 @@ where
     T: Send,
     E: From<DbError> + From<diesel::result::Error> + Send,
 {
-    fn durability(&self) -> Durability {
-        self.durability
-    }
-
     fn run(&mut self, connection: &mut DbConnection) {
         if let Some(work) = self.work.take() {
             self.outcome = Some(in_savepoint(connection, work));
@@ -117,21 +108,13 @@ where
 }
 
 fn commit_batch(pool: &Pool, mut batch: Vec<Box<dyn Unit>>) {
-    // The batch's flush can wait only when no unit of it asked for an immediate one.
-    let durability = Durability::of_all(batch.iter().map(|unit| unit.durability()));
     let committed = pool.get().map_err(DbError::Pool).and_then(|mut connection| {
-        let mut commit = |connection: &mut DbConnection| {
-            write_transaction::<_, DbError, _>(connection, |connection| {
-                for unit in &mut batch {
-                    unit.run(connection);
-                }
-                Ok(())
-            })
-        };
-        match durability {
-            Durability::Delayed => with_sqlite_flush_delayed(&mut connection, commit),
-            Durability::Immediate => commit(&mut connection),
-        }
+        write_transaction::<_, DbError, _>(&mut connection, |connection| {
+            for unit in &mut batch {
+                unit.run(connection);
+            }
+            Ok(())
+        })
     });
     if let Err(error) = &committed {
         let cause = std::error::Error::source(error).map(ToString::to_string).unwrap_or_default();

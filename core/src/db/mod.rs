@@ -3,7 +3,6 @@
 //! async code without blocking the executor.
 
 mod connection;
-mod durability;
 mod error;
 mod group_commit;
 pub mod locks;
@@ -13,7 +12,6 @@ pub mod schema;
 mod transaction;
 
 pub use connection::{Backend, DbConnection, DbTarget, PoolOptions};
-pub use durability::Durability;
 pub use error::DbError;
 pub use migrations::migration_names;
 pub use savepoint::recoverable_statement;
@@ -108,30 +106,10 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.write_with(Durability::Immediate, work).await
-    }
-
-    /// [`Database::write`], answered as soon as `durability` allows: with
-    /// [`Durability::Delayed`], once the commit is visible to every connection, before it
-    /// reached the disk.
-    pub async fn write_with<T, E, F>(&self, durability: Durability, work: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
-    {
         if let Some(committer) = &self.committer {
-            return committer.run(durability, work).await;
+            return committer.run(work).await;
         }
-        self.run(move |connection| {
-            write_transaction(connection, |connection| {
-                if durability == Durability::Delayed {
-                    durability::delay_postgres_flush(connection)?;
-                }
-                work(connection)
-            })
-        })
-        .await
+        self.run(move |connection| write_transaction(connection, work)).await
     }
 
     /// Applies every pending migration and returns the names of those it applied.

@@ -3,10 +3,14 @@
 //! price's currency, and the tenant's monthly quota. (The gateway's middleware already
 //! applied the rate limits.)
 //!
-//! What a version's manifest says about running it — the compiled input validator, the
-//! price, the timeout — is read once per version digest and kept in [`RunTermsCache`]: a
-//! published version never changes, and compiling the schema cost more than the rest of
-//! admission together.
+//! Admission reads through caches ([`AdmissionCaches`]): the capsule's versions and its
+//! signer's public key from the registry's [`RunCache`], and what a version's manifest
+//! says about running it — the compiled input validator, the price, the timeout — once
+//! per version digest ([`RunTermsCache`]): a published version never changes, and compiling
+//! the schema cost more than the rest of admission together. A run whose caches are warm
+//! and whose plan has no monthly quota is admitted on the request's thread without a
+//! database read ([`CachesOnly`]); otherwise admission runs again on the blocking pool with
+//! a connection, which fills the caches on the way.
 
 use super::RunAsked;
 use crate::error::MeteringError;
@@ -16,11 +20,12 @@ use caravan_core::money::Decimal;
 use caravan_core::plans::PlanCatalog;
 use caravan_core::{Principal, Scope};
 use caravan_registry::db::capsules::{self, RunnableVersion};
-use caravan_registry::db::signers;
+use caravan_registry::runnable::RunCache;
 use caravan_registry::service;
 use chrono::NaiveDateTime;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -34,7 +39,7 @@ const MAX_CACHED_TERMS: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct RunPlan {
     pub version: RunnableVersion,
-    pub public_key_pem: String,
+    pub public_key_pem: Arc<str>,
     pub tier: String,
     pub timeout_ms: u64,
     /// The capsule's per-execution price, charged when a run succeeds.
@@ -77,40 +82,112 @@ pub struct RunTermsCache {
 }
 
 impl RunTermsCache {
-    /// The terms of the version with this digest; its manifest is read only when they are
-    /// not known yet.
-    fn terms_of<E>(
-        &self,
-        digest: &str,
-        manifest: impl FnOnce() -> Result<String, E>,
-    ) -> Result<Arc<RunTerms>, E> {
-        let cached = self.by_digest.lock().ok().and_then(|terms| terms.get(digest).cloned());
-        if let Some(terms) = cached {
-            return Ok(terms);
-        }
-        let terms = Arc::new(RunTerms::read(&manifest()?));
+    /// The terms of the version with this digest, if they were read before.
+    fn get(&self, digest: &str) -> Option<Arc<RunTerms>> {
+        self.by_digest.lock().ok().and_then(|terms| terms.get(digest).cloned())
+    }
+
+    /// Reads the terms from the version's manifest (JSON) and keeps them.
+    fn read(&self, digest: &str, manifest: &str) -> Arc<RunTerms> {
+        let terms = Arc::new(RunTerms::read(manifest));
         if let Ok(mut by_digest) = self.by_digest.lock() {
             if by_digest.len() >= MAX_CACHED_TERMS {
                 by_digest.clear();
             }
             by_digest.insert(digest.to_owned(), Arc::clone(&terms));
         }
-        Ok(terms)
+        terms
     }
 }
 
-/// Checks a run request; the plan to run it, or the refusal.
-pub fn admit(
-    connection: &mut DbConnection,
+/// What admission keeps between runs.
+#[derive(Debug, Clone, Default)]
+pub struct AdmissionCaches {
+    /// Capsules' versions and signers' public keys, shared with the registry's routes,
+    /// which evict what they change.
+    pub registry: RunCache,
+    pub terms: RunTermsCache,
+}
+
+/// Where admission reads what its caches do not hold.
+pub trait Reads {
+    /// What a read that cannot be made here gives instead.
+    type Miss;
+
+    fn read<T, E>(
+        &mut self,
+        read: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<Result<T, Self::Miss>, E>;
+}
+
+/// No database: admission on the request's thread, from the caches alone.
+#[derive(Debug, Clone, Copy)]
+pub struct CachesOnly;
+
+/// Admission from [`CachesOnly`] needed a read: run it again with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeedsDatabase;
+
+impl Reads for CachesOnly {
+    type Miss = NeedsDatabase;
+
+    fn read<T, E>(
+        &mut self,
+        _: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<Result<T, NeedsDatabase>, E> {
+        Ok(Err(NeedsDatabase))
+    }
+}
+
+impl Reads for &mut DbConnection {
+    type Miss = Infallible;
+
+    fn read<T, E>(
+        &mut self,
+        read: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<Result<T, Infallible>, E> {
+        read(self).map(Ok)
+    }
+}
+
+/// The cached value, or else what `reads` reads.
+fn cached_or<R: Reads, T, E>(
+    cached: Option<T>,
+    reads: &mut R,
+    read: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<Result<T, R::Miss>, E> {
+    match cached {
+        Some(value) => Ok(Ok(value)),
+        None => reads.read(read),
+    }
+}
+
+/// Checks a run request: the plan to run it, or the refusal; `Ok(Err(miss))` when `reads`
+/// could not read what the caches lack.
+pub fn admit<R: Reads>(
+    reads: &mut R,
+    caches: &AdmissionCaches,
     plans: &PlanCatalog,
-    terms: &RunTermsCache,
     principal: &Principal,
     asked: &RunAsked,
     now: NaiveDateTime,
-) -> Result<RunPlan, MeteringError> {
+) -> Result<Result<RunPlan, R::Miss>, MeteringError> {
     principal.require(Scope::ExecutionsRun)?;
-    let version = service::resolve_for_run(connection, &asked.capsule, &asked.requirement)?;
-    let terms = terms.terms_of(&version.digest, || capsules::manifest(connection, &version.id))?;
+    let registry = &caches.registry;
+    let versions = match cached_or(registry.versions(&asked.capsule), reads, |connection| {
+        registry.load_versions(connection, &asked.capsule)
+    })? {
+        Ok(versions) => versions,
+        Err(miss) => return Ok(Err(miss)),
+    };
+    let version = service::resolve_among(&asked.capsule, &versions, &asked.requirement)?;
+    let terms = match cached_or(caches.terms.get(&version.digest), reads, |connection| {
+        let manifest = capsules::manifest(connection, &version.id)?;
+        Ok::<_, MeteringError>(caches.terms.read(&version.digest, &manifest))
+    })? {
+        Ok(terms) => terms,
+        Err(miss) => return Ok(Err(miss)),
+    };
     match &terms.validator {
         Some(Ok(validator)) => check_input(validator, &asked.input)?,
         // The schema compiled at publish time; one that no longer does refuses every input.
@@ -133,15 +210,28 @@ pub fn admit(
         }
         None => None,
     };
-    quota::check_executions(connection, plans, &principal.tenant_id, &principal.plan, now)?;
-    let public_key_pem = signers::public_key(connection, &version.signer_key_id)?;
-    Ok(RunPlan {
+    // Only a plan with a quota needs this month's count, which is never cached.
+    if quota::execution_quota(plans, &principal.plan).is_some() {
+        let checked = reads.read(|connection| {
+            quota::check_executions(connection, plans, &principal.tenant_id, &principal.plan, now)
+        })?;
+        if let Err(miss) = checked {
+            return Ok(Err(miss));
+        }
+    }
+    let public_key_pem = match cached_or(registry.public_key(&version.signer_key_id), reads, |connection| {
+        registry.load_public_key(connection, &version.signer_key_id)
+    })? {
+        Ok(key) => key,
+        Err(miss) => return Ok(Err(miss)),
+    };
+    Ok(Ok(RunPlan {
         tier: version.tier.clone(),
         timeout_ms: terms.timeout_ms,
         unit_price,
         public_key_pem,
         version,
-    })
+    }))
 }
 
 /// The input against the schema: every failing path, or nothing.
@@ -162,7 +252,6 @@ fn check_input(validator: &jsonschema::Validator, input: &Value) -> Result<(), M
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::convert::Infallible;
 
     #[test]
     fn every_failing_path_is_named() {
@@ -179,21 +268,18 @@ mod tests {
     }
 
     #[test]
-    fn a_versions_terms_are_read_once_and_a_schema_that_does_not_compile_refuses() {
+    fn a_versions_terms_are_kept_by_digest_and_a_schema_that_does_not_compile_refuses() {
         let cache = RunTermsCache::default();
         let manifest = json!({ "input_schema": { "type": "object" }, "runtime": { "timeout_s": 5 },
             "pricing": { "currency": "USD", "per_execution": "0.002" } })
         .to_string();
 
-        let read = |manifest: String| move || Ok::<_, Infallible>(manifest);
+        assert!(cache.get("sha256:a").is_none(), "nothing read yet");
+        let first = cache.read("sha256:a", &manifest);
+        let again = cache.get("sha256:a").expect("kept");
+        let broken = cache.read("sha256:b", &json!({ "input_schema": { "type": 12 } }).to_string());
 
-        let first = cache.terms_of("sha256:a", read(manifest.clone())).expect("read");
-        let again = cache.terms_of("sha256:a", || Err("the manifest is not read again")).expect("cached");
-        let broken = cache
-            .terms_of("sha256:b", read(json!({ "input_schema": { "type": 12 } }).to_string()))
-            .expect("read");
-
-        assert!(Arc::ptr_eq(&first, &again), "read once per digest");
+        assert!(Arc::ptr_eq(&first, &again), "kept by digest");
         assert_eq!(first.timeout_ms, 5000);
         assert_eq!(first.pricing, Some(("USD".to_owned(), Decimal::from_str("0.002").expect("decimal"))));
         assert!(matches!(first.validator, Some(Ok(_))));

@@ -6,9 +6,11 @@
 //! Work is never replayed on another worker once one may have started it: only a worker
 //! that could not be connected to is skipped for the next.
 
-use super::admission::RunTermsCache;
+use super::Recording;
+use super::admission::AdmissionCaches;
+use super::ends::EndRecorder;
 use super::pool::{Lease, WorkerPool};
-use super::record::{self, Outcome};
+use super::record::{End, Outcome};
 use super::webhooks::Deliverer;
 use crate::db::executions::ExecutionRow;
 use crate::domain::meter::MeterCatalog;
@@ -38,8 +40,10 @@ pub struct Dispatcher {
     pub gateway_url: String,
     /// Woken when an ended run has a webhook to deliver.
     pub deliverer: Deliverer,
-    /// What admission read from the manifests of versions run before.
-    pub terms: RunTermsCache,
+    /// What admission read of the registry for runs before.
+    pub caches: AdmissionCaches,
+    /// Records the ends of runs, many in one transaction.
+    pub ends: EndRecorder,
 }
 
 impl Dispatcher {
@@ -47,6 +51,7 @@ impl Dispatcher {
     pub fn spawn(
         &self,
         execution: ExecutionRow,
+        recording: Recording,
         request: RunRequest,
         lease: Lease,
     ) -> mpsc::Receiver<Progress> {
@@ -55,13 +60,7 @@ impl Dispatcher {
         actix_web::rt::spawn(async move {
             let outcome = dispatcher.run(&request, &lease, &progress).await;
             drop(lease);
-            let meters = dispatcher.meters.clone();
-            let ended = dispatcher
-                .database
-                .write(move |connection| {
-                    record::finish(connection, &meters, &execution, &outcome, caravan_core::db::now())
-                })
-                .await;
+            let ended = dispatcher.ends.record(End { execution, recording, outcome }).await;
             match ended {
                 Ok(row) => {
                     if row.webhook_url.is_some() {

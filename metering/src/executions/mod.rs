@@ -5,20 +5,21 @@
 
 pub mod admission;
 pub mod dispatch;
+pub mod ends;
 pub mod pool;
 pub mod record;
 pub mod webhooks;
 
 use crate::db::executions::{self, ExecutionRow};
 use crate::error::MeteringError;
-use admission::RunPlan;
+use admission::{CachesOnly, NeedsDatabase, RunPlan};
 use caravan_core::Principal;
-use caravan_core::db::{Durability, now};
+use caravan_core::db::now;
 use caravan_core::id::ExecutionId;
 use caravan_core::plans::PlanCatalog;
 use caravan_worker::protocol::RunRequest;
 use dispatch::{Dispatcher, Progress};
-use record::Outcome;
+use record::{End, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -102,45 +103,44 @@ pub async fn start(
         ));
     }
     let hash = asked.hash();
-    let plans = plans.clone();
-    let terms = dispatcher.terms.clone();
-    let (lookup_principal, lookup_asked, lookup_hash) = (principal.clone(), asked.clone(), hash.clone());
-    let admitted = dispatcher
-        .database
-        .run(move |connection| {
-            if let Some(key) = &lookup_asked.idempotency_key
-                && let Some(existing) = executions::find_by_key(connection, &lookup_principal.tenant_id, key)?
-            {
-                return existing_for(existing, &lookup_hash).map(Err);
-            }
-            admission::admit(connection, &plans, &terms, &lookup_principal, &lookup_asked, now()).map(Ok)
-        })
-        .await?;
+    let admitted = match &asked.idempotency_key {
+        // The key's execution, if any, is in the database.
+        Some(_) => Err(NeedsDatabase),
+        None => admission::admit(&mut CachesOnly, &dispatcher.caches, plans, &principal, &asked, now())?,
+    };
     let plan = match admitted {
         Ok(plan) => plan,
-        Err(existing) => return Ok(Started::Existing(Box::new(existing))),
+        Err(NeedsDatabase) => {
+            match admit_with_database(dispatcher, plans, &principal, &asked, &hash).await? {
+                Ok(plan) => plan,
+                Err(existing) => return Ok(Started::Existing(Box::new(existing))),
+            }
+        }
     };
     let lease = dispatcher.pool.pick(&plan.tier).ok_or_else(|| MeteringError::NoWorker(plan.tier.clone()))?;
     let row = running_row(&principal, &asked, &plan, hash.clone(), lease.backend.id.clone())?;
-    let inserted = row.clone();
-    let recorded = dispatcher
-        .database
-        .write_with(running_row_durability(&asked), move |connection| {
-            match record::start(connection, &inserted) {
-                Ok(()) => Ok(None),
-                // Another request with the same key got there first: answer with its execution.
-                Err(error) => match &inserted.idempotency_key {
-                    Some(key) => match executions::find_by_key(connection, &inserted.tenant_id, key)? {
-                        Some(existing) => existing_for(existing, &inserted.request_hash).map(Some),
+    let recording = Recording::of(&asked);
+    if recording == Recording::FromTheStart {
+        let inserted = row.clone();
+        let recorded = dispatcher
+            .database
+            .write(move |connection| {
+                match record::start(connection, &inserted) {
+                    Ok(()) => Ok(None),
+                    // Another request with the same key got there first: answer with its execution.
+                    Err(error) => match &inserted.idempotency_key {
+                        Some(key) => match executions::find_by_key(connection, &inserted.tenant_id, key)? {
+                            Some(existing) => existing_for(existing, &inserted.request_hash).map(Some),
+                            None => Err(error),
+                        },
                         None => Err(error),
                     },
-                    None => Err(error),
-                },
-            }
-        })
-        .await?;
-    if let Some(existing) = recorded {
-        return Ok(Started::Existing(Box::new(existing)));
+                }
+            })
+            .await?;
+        if let Some(existing) = recorded {
+            return Ok(Started::Existing(Box::new(existing)));
+        }
     }
     let request = RunRequest {
         execution_id: row.id.to_string(),
@@ -149,25 +149,63 @@ pub async fn start(
         digest: row.digest.clone(),
         bundle_url: dispatcher.bundle_url(&row.digest),
         signature: plan.version.signature.clone(),
-        public_key_pem: plan.public_key_pem.clone(),
+        public_key_pem: plan.public_key_pem.to_string(),
         input: asked.input.clone(),
         timeout_ms: plan.timeout_ms,
     };
-    let progress = dispatcher.spawn(row.clone(), request, lease);
+    let progress = dispatcher.spawn(row.clone(), recording, request, lease);
     Ok(Started::New(Box::new(row), progress))
 }
 
-/// How soon the `running` row must be on disk. A sync run without an Idempotency-Key
-/// answers its caller only when it has ended, and its end is an immediate commit that
-/// carries the row to disk with it, so the row need not wait for a flush of its own: a
-/// crash before the end loses a run whose caller got no answer (listings could show it
-/// meanwhile). An async or streamed run has answered with its id by then, and an
-/// Idempotency-Key promises the same execution to a retry after a crash: their rows are on
-/// disk before the run is sent.
-fn running_row_durability(asked: &RunAsked) -> Durability {
-    match (asked.mode, &asked.idempotency_key) {
-        (Mode::Sync, None) => Durability::Delayed,
-        _ => Durability::Immediate,
+/// Admission on the blocking pool, with a connection: for a run with an Idempotency-Key
+/// (`Err` with the execution the key named before, asked the same way), and for one whose
+/// admission needs what the caches lack.
+async fn admit_with_database(
+    dispatcher: &Dispatcher,
+    plans: &PlanCatalog,
+    principal: &Principal,
+    asked: &RunAsked,
+    hash: &str,
+) -> Result<Result<RunPlan, ExecutionRow>, MeteringError> {
+    let (caches, plans) = (dispatcher.caches.clone(), plans.clone());
+    let (principal, asked, hash) = (principal.clone(), asked.clone(), hash.to_owned());
+    dispatcher
+        .database
+        .run(move |mut connection| {
+            if let Some(key) = &asked.idempotency_key
+                && let Some(existing) = executions::find_by_key(connection, &principal.tenant_id, key)?
+            {
+                return existing_for(existing, &hash).map(Err);
+            }
+            let Ok(plan) = admission::admit(&mut connection, &caches, &plans, &principal, &asked, now())?;
+            Ok(Ok(plan))
+        })
+        .await
+}
+
+/// When a run is first written down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// A `running` row before the run is sent, then its end: the run can be listed,
+    /// polled and cancelled while it runs.
+    FromTheStart,
+    /// Once, when it has ended: the record with its usage, in one durable commit before
+    /// the caller hears anything.
+    AtTheEnd,
+}
+
+impl Recording {
+    /// A sync run without an Idempotency-Key is recorded at its end only: its caller
+    /// learns its id from the answer that reports the end, so no one can poll or cancel
+    /// it before, and a crash before the end loses only a run whose caller got no answer
+    /// and whose end would have been recorded as lost, with no usage. An async or
+    /// streamed run answers with its id at once, and an Idempotency-Key promises the same
+    /// execution to a retry after a crash: their rows are on disk before the run is sent.
+    pub fn of(asked: &RunAsked) -> Self {
+        match (asked.mode, &asked.idempotency_key) {
+            (Mode::Sync, None) => Self::AtTheEnd,
+            _ => Self::FromTheStart,
+        }
     }
 }
 
@@ -248,15 +286,12 @@ async fn end_lost(
     execution: ExecutionRow,
     reason: &str,
 ) -> Result<ExecutionRow, MeteringError> {
-    let meters = dispatcher.meters.clone();
     let mut outcome = Outcome::lost(reason);
     if reason.starts_with("cancelled") {
         outcome.status = caravan_worker::protocol::RunStatus::Cancelled;
     }
-    let ended = dispatcher
-        .database
-        .write(move |connection| record::finish(connection, &meters, &execution, &outcome, now()))
-        .await?;
+    let ended =
+        dispatcher.ends.record(End { execution, recording: Recording::FromTheStart, outcome }).await?;
     if ended.webhook_url.is_some() {
         dispatcher.deliverer.wake();
     }

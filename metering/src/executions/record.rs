@@ -1,22 +1,27 @@
 //! Writing an execution's life: the `running` row before dispatch, and the end of the run
 //! — its record, its usage in the ledger (a `caravan.usage` event from source
 //! `caravan/executions` whose id is the execution's), and, for async runs with a webhook,
-//! the outbox row — in one transaction. An execution that got a 2xx survives a crash; a
-//! retried end changes nothing (the row must still be `running`, the usage id is unique).
+//! the outbox row — in one transaction. A run recorded only at its end
+//! ([`Recording::AtTheEnd`]) inserts its ended row with its usage in that transaction
+//! instead. The ends of many runs may share the transaction (see `ends`), their usage
+//! added to each rollup cell once. An execution that got a 2xx survives a crash; a retried
+//! end changes nothing (the row must still be `running`, the usage id is unique).
 
+use super::Recording;
 use crate::db::executions::{self, ExecutionRow, Finish};
 use crate::db::webhooks::{self, DeliveryRow, SecretRow};
 use crate::domain::event::UsageEvent;
 use crate::domain::meter::{MeterCatalog, USAGE_EVENT_TYPE};
 use crate::error::MeteringError;
-use crate::ingest::{self, lock_open_periods};
+use crate::ingest::{self, Metered, lock_open_periods};
 use crate::views::ExecutionView;
 use caravan_core::db::{DbConnection, recoverable_statement};
-use caravan_core::id::{DeliveryId, WebhookEventId, WebhookSecretId};
+use caravan_core::id::{ApiKeyId, DeliveryId, TenantId, WebhookEventId, WebhookSecretId};
 use caravan_core::money::{Decimal, quantity_to_micros};
 use caravan_worker::protocol::RunStatus;
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 /// Where usage of executions comes from.
@@ -49,47 +54,92 @@ impl Outcome {
     }
 }
 
-/// Records the end of a running execution; returns the row as it now stands (unchanged
-/// when it had ended already). Call it inside a write transaction (`Database::write`),
-/// which makes the record, its usage and its webhook one change.
-pub fn finish(
+/// A run's end, to record.
+#[derive(Debug, Clone)]
+pub struct End {
+    pub execution: ExecutionRow,
+    pub recording: Recording,
+    pub outcome: Outcome,
+}
+
+/// Records the ends of runs: each one's record (the `running` row updated, or the ended row
+/// inserted), the usage of all of them, added to each rollup cell once, and their
+/// webhooks. Returns each execution as it now stands (unchanged when it had ended
+/// already). Call it inside a write transaction (`Database::write`), which makes all of it
+/// one change.
+pub fn record_ends(
     connection: &mut DbConnection,
     meters: &MeterCatalog,
-    execution: &ExecutionRow,
-    outcome: &Outcome,
+    ends: &[End],
+    now: NaiveDateTime,
+) -> Result<Vec<ExecutionRow>, MeteringError> {
+    let mut rows = Vec::with_capacity(ends.len());
+    // By tenant and key, in order, so that transactions meet shared rollup cells in one order.
+    let mut usage: BTreeMap<(&TenantId, &ApiKeyId), Vec<Metered>> = BTreeMap::new();
+    for End { execution, recording, outcome } in ends {
+        let finish = finish_of(execution, outcome, now);
+        let ended = execution.ended(&finish);
+        match recording {
+            Recording::FromTheStart => {
+                if !executions::finish(connection, &execution.id, &finish)? {
+                    let current = executions::find(connection, &execution.id)?
+                        .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))?;
+                    rows.push(current);
+                    continue;
+                }
+            }
+            Recording::AtTheEnd => executions::insert(connection, &ended)?,
+        }
+        let key = (&execution.tenant_id, &execution.api_key_id);
+        usage.entry(key).or_default().push(metered_usage(meters, execution, outcome, now)?);
+        if let Some(url) = &ended.webhook_url {
+            enqueue_webhook(connection, &ended, url, now)?;
+        }
+        rows.push(ended);
+    }
+    if !usage.is_empty() {
+        lock_open_periods(connection, std::iter::once(now))?;
+    }
+    for ((tenant, key), metered) in usage {
+        ingest::record(connection, tenant, Some(key), &metered, now)?;
+    }
+    Ok(rows)
+}
+
+/// [`record_ends`] of one end.
+pub fn record_end(
+    connection: &mut DbConnection,
+    meters: &MeterCatalog,
+    end: End,
     now: NaiveDateTime,
 ) -> Result<ExecutionRow, MeteringError> {
-    let job_micros = quantity_to_micros(outcome.job_seconds.round_dp(6)).unwrap_or(0);
-    let finish = Finish {
+    let id = end.execution.id.to_string();
+    record_ends(connection, meters, &[end], now)?.pop().ok_or(MeteringError::ExecutionNotFound(id))
+}
+
+/// The end of `execution` as `outcome` reports it, at `now`.
+fn finish_of(execution: &ExecutionRow, outcome: &Outcome, now: NaiveDateTime) -> Finish {
+    Finish {
         status: outcome.status.as_str().to_owned(),
         output: outcome.output.as_ref().map(Value::to_string),
         error: outcome.reason.clone(),
         tokens_in: i64::try_from(outcome.tokens_in).unwrap_or(i64::MAX),
         tokens_out: i64::try_from(outcome.tokens_out).unwrap_or(i64::MAX),
         tool_calls: i64::try_from(outcome.tool_calls).unwrap_or(i64::MAX),
-        job_micros,
+        job_micros: quantity_to_micros(outcome.job_seconds.round_dp(6)).unwrap_or(0),
         finished_at: Some(now),
         duration_ms: Some((now - execution.created_at).num_milliseconds().max(0)),
-    };
-    if !executions::finish(connection, &execution.id, &finish)? {
-        return executions::find(connection, &execution.id)?
-            .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()));
     }
-    record_usage(connection, meters, execution, outcome, now)?;
-    let ended = execution.ended(&finish);
-    if let Some(url) = &ended.webhook_url {
-        enqueue_webhook(connection, &ended, url, now)?;
-    }
-    Ok(ended)
 }
 
-fn record_usage(
-    connection: &mut DbConnection,
+/// The usage event of an ended run, with its readings: a `caravan.usage` event from
+/// [`EXECUTIONS_SOURCE`] whose id is the execution's.
+fn metered_usage(
     meters: &MeterCatalog,
     execution: &ExecutionRow,
     outcome: &Outcome,
     now: NaiveDateTime,
-) -> Result<(), MeteringError> {
+) -> Result<Metered, MeteringError> {
     let data = json!({
         "capsule": execution.capsule,
         "version": execution.version,
@@ -114,10 +164,7 @@ fn record_usage(
     if outcome.status == RunStatus::Succeeded {
         metered.unit_price = execution.unit_price.as_deref().and_then(|price| Decimal::from_str(price).ok());
     }
-    let metered = [metered];
-    lock_open_periods(connection, metered.iter().map(|metered| metered.event.time))?;
-    ingest::record(connection, &execution.tenant_id, Some(&execution.api_key_id), &metered, now)?;
-    Ok(())
+    Ok(metered)
 }
 
 /// The event type of an ended execution: `execution.succeeded`, `execution.failed`, …

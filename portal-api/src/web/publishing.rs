@@ -12,6 +12,7 @@ use crate::service::publisher_keys::{self as signing_keys, NewPublisherKey};
 use actix_web::{HttpResponse, web};
 use caravan_core::id::PublisherKeyId;
 use caravan_core::{Database, RequestIdentity, Scope};
+use caravan_registry::Registry;
 use caravan_registry::db::capsules::{self, CapsuleRow, VersionRow};
 use caravan_registry::error::RegistryError;
 use caravan_registry::search::ranking::{self, CapsuleStats};
@@ -274,6 +275,7 @@ pub async fn change_version(
     path: web::Path<VersionChangePath>,
     identity: RequestIdentity,
     database: web::Data<Database>,
+    registry: web::Data<Registry>,
     form: FormFields,
 ) -> Result<HttpResponse, PageError> {
     signed_in.check_csrf(form.get(CSRF_FIELD))?;
@@ -289,12 +291,9 @@ pub async fn change_version(
         }
     };
     let capsule = format!("{publisher}/{name}");
-    let request_id = identity.as_str().to_owned();
+    let request_id = Some(identity.as_str().to_owned());
     let principal = signed_in.principal.clone();
-    database
-        .run(move |connection| {
-            service::change(connection, &principal, Some(&request_id), &capsule, &version, change)
-        })
+    service::change_version(&database, &registry.runs, principal, request_id, capsule, version, change)
         .await?;
     Ok(see_other("/portal/publishing"))
 }

@@ -2,6 +2,7 @@
 //! undeprecate. Each needs `registry:yank` and answers the version as it now stands.
 
 use super::VersionPath;
+use crate::Registry;
 use crate::service::{self, Lifecycle};
 use crate::views::VersionView;
 use actix_web::{HttpResponse, web};
@@ -33,14 +34,20 @@ async fn apply(
     identity: RequestIdentity,
     path: VersionPath,
     database: &Database,
+    registry: &Registry,
     change: Lifecycle,
 ) -> Result<HttpResponse, ApiError> {
-    let request_id = identity.as_str().to_owned();
-    let row = database
-        .run(move |connection| {
-            service::change(connection, &principal, Some(&request_id), &path.capsule(), &path.version, change)
-        })
-        .await?;
+    let request_id = Some(identity.as_str().to_owned());
+    let row = service::change_version(
+        database,
+        &registry.runs,
+        principal,
+        request_id,
+        path.capsule(),
+        path.version.clone(),
+        change,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(VersionView::from(row)))
 }
 
@@ -63,8 +70,9 @@ pub async fn yank_version(
     identity: RequestIdentity,
     path: web::Path<VersionPath>,
     database: web::Data<Database>,
+    registry: web::Data<Registry>,
 ) -> Result<HttpResponse, ApiError> {
-    apply(principal, identity, path.into_inner(), &database, Lifecycle::Yank).await
+    apply(principal, identity, path.into_inner(), &database, &registry, Lifecycle::Yank).await
 }
 
 /// Unyank a version
@@ -85,8 +93,9 @@ pub async fn unyank_version(
     identity: RequestIdentity,
     path: web::Path<VersionPath>,
     database: web::Data<Database>,
+    registry: web::Data<Registry>,
 ) -> Result<HttpResponse, ApiError> {
-    apply(principal, identity, path.into_inner(), &database, Lifecycle::Unyank).await
+    apply(principal, identity, path.into_inner(), &database, &registry, Lifecycle::Unyank).await
 }
 
 /// Revoke a version
@@ -110,10 +119,11 @@ pub async fn revoke_version(
     identity: RequestIdentity,
     path: web::Path<VersionPath>,
     database: web::Data<Database>,
+    registry: web::Data<Registry>,
     body: JsonObject<RevokeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let change = Lifecycle::Revoke { reason: body.into_inner().reason };
-    apply(principal, identity, path.into_inner(), &database, change).await
+    apply(principal, identity, path.into_inner(), &database, &registry, change).await
 }
 
 /// Deprecate a version
@@ -136,10 +146,11 @@ pub async fn deprecate_version(
     identity: RequestIdentity,
     path: web::Path<VersionPath>,
     database: web::Data<Database>,
+    registry: web::Data<Registry>,
     body: JsonObject<DeprecateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let change = Lifecycle::Deprecate { message: body.into_inner().message };
-    apply(principal, identity, path.into_inner(), &database, change).await
+    apply(principal, identity, path.into_inner(), &database, &registry, change).await
 }
 
 /// Undeprecate a version
@@ -160,6 +171,7 @@ pub async fn undeprecate_version(
     identity: RequestIdentity,
     path: web::Path<VersionPath>,
     database: web::Data<Database>,
+    registry: web::Data<Registry>,
 ) -> Result<HttpResponse, ApiError> {
-    apply(principal, identity, path.into_inner(), &database, Lifecycle::Undeprecate).await
+    apply(principal, identity, path.into_inner(), &database, &registry, Lifecycle::Undeprecate).await
 }

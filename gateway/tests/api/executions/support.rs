@@ -55,9 +55,14 @@ impl TestApp {
 /// A capsule `lab/<name>` whose entrypoint is `script` (POSIX shell), with a deadline of
 /// `timeout_s` and an input schema that takes any object.
 pub fn shell_capsule(name: &str, timeout_s: u32, script: &str) -> Vec<u8> {
+    shell_capsule_version(name, "1.0.0", timeout_s, script)
+}
+
+/// [`shell_capsule`] at `version`.
+pub fn shell_capsule_version(name: &str, version: &str, timeout_s: u32, script: &str) -> Vec<u8> {
     let directory = tempfile::tempdir().expect("temp dir");
     let manifest = format!(
-        "name = \"lab/{name}\"\nversion = \"1.0.0\"\ndescription = \"A capsule for tests\"\nlicense = \"MIT\"\n\
+        "name = \"lab/{name}\"\nversion = \"{version}\"\ndescription = \"A capsule for tests\"\nlicense = \"MIT\"\n\
          categories = [\"utilities\"]\n\n[runtime]\nentrypoint = \"run.sh\"\ntimeout_s = {timeout_s}\ntier = \"fast\"\n\n\
          [input_schema]\ntype = \"object\"\n"
     );

@@ -1,0 +1,220 @@
+//! The ends of runs, recorded together: ends that arrive while a group is being written
+//! wait in a queue, and the next write takes all of them (up to [`MAX_ENDS`]) in one
+//! transaction ([`record::record_ends`]). Each end's usage still goes into the ledger as
+//! its own event, but a group adds to each rollup cell once — concurrent runs of a capsule
+//! share their hour and month cells, which were most of the statements an end made — and
+//! shares one commit.
+//!
+//! No thread of its own does this: the end that finds no group being written starts a
+//! writer task on its own thread, which writes groups until the queue is empty. A task,
+//! so that a caller that goes away cannot drop a write half-answered.
+//!
+//! Every end is answered only after its group committed, so an answer still means
+//! "recorded durably". A group whose write fails is written again one end at a time, so a
+//! failing end fails alone.
+
+use super::record::{self, End};
+use crate::db::executions::ExecutionRow;
+use crate::domain::meter::MeterCatalog;
+use crate::error::MeteringError;
+use caravan_core::Database;
+use caravan_core::db::{DbError, now};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::oneshot;
+
+/// The most ends one transaction carries.
+pub const MAX_ENDS: usize = 256;
+
+type Reply = oneshot::Sender<Result<ExecutionRow, MeteringError>>;
+
+/// Records ends in groups; clones share the queue.
+#[derive(Debug, Clone)]
+pub struct EndRecorder {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    database: Database,
+    meters: MeterCatalog,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    ends: Vec<(End, Reply)>,
+    /// A writer task is running; it takes what is queued before it stops.
+    writing: bool,
+}
+
+impl EndRecorder {
+    pub fn new(database: Database, meters: MeterCatalog) -> Self {
+        Self { shared: Arc::new(Shared { database, meters, queue: Mutex::new(Queue::default()) }) }
+    }
+
+    /// Records `end` with the ends queued beside it; the execution as it now stands. Call
+    /// it on an actix (or tokio local) runtime, where a writer task may be started.
+    pub async fn record(&self, end: End) -> Result<ExecutionRow, MeteringError> {
+        let (reply, answer) = oneshot::channel();
+        let start_writer = {
+            let mut queue = self.shared.lock();
+            queue.ends.push((end, reply));
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if start_writer {
+            actix_web::rt::spawn(write_queued(Arc::clone(&self.shared)));
+        }
+        answer.await.unwrap_or(Err(MeteringError::Database(DbError::Interrupted)))
+    }
+}
+
+impl Shared {
+    /// The queue, also after a panic elsewhere: every change to it is a single push or
+    /// drain, so it is never left half-changed.
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Writes groups of queued ends until none is left.
+async fn write_queued(shared: Arc<Shared>) {
+    loop {
+        let group: Vec<(End, Reply)> = {
+            let mut queue = shared.lock();
+            if queue.ends.is_empty() {
+                queue.writing = false;
+                return;
+            }
+            let take = queue.ends.len().min(MAX_ENDS);
+            queue.ends.drain(..take).collect()
+        };
+        write_group(&shared, group).await;
+    }
+}
+
+async fn write_group(shared: &Shared, group: Vec<(End, Reply)>) {
+    let (ends, replies): (Vec<End>, Vec<Reply>) = group.into_iter().unzip();
+    let ends: Arc<[End]> = ends.into();
+    let (written, meters) = (Arc::clone(&ends), shared.meters.clone());
+    let recorded = shared
+        .database
+        .write(move |connection| record::record_ends(connection, &meters, &written, now()))
+        .await;
+    match recorded {
+        Ok(rows) => {
+            for (reply, row) in replies.into_iter().zip(rows) {
+                // The caller may have gone away; its end stands.
+                let _ = reply.send(Ok(row));
+            }
+        }
+        Err(error) if ends.len() > 1 => {
+            tracing::warn!(error = %error, ends = ends.len(), "a group of ends failed; recording them one by one");
+            for (reply, end) in replies.into_iter().zip(ends.iter().cloned()) {
+                let meters = shared.meters.clone();
+                let alone = shared
+                    .database
+                    .write(move |connection| record::record_end(connection, &meters, end, now()))
+                    .await;
+                let _ = reply.send(alone);
+            }
+        }
+        Err(error) => {
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::rollups;
+    use crate::domain::period::Period;
+    use crate::executions::Recording;
+    use crate::executions::record::Outcome;
+    use caravan_core::db::PoolOptions;
+    use caravan_core::id::{ApiKeyId, ExecutionId, TenantId};
+    use caravan_core::money::Decimal;
+    use caravan_core::testing::TestDatabase;
+    use caravan_worker::protocol::RunStatus;
+    use diesel::RunQueryDsl;
+
+    fn sync_run(tenant: &TenantId) -> End {
+        let created_at = now();
+        End {
+            execution: ExecutionRow {
+                id: ExecutionId::new(),
+                tenant_id: tenant.clone(),
+                api_key_id: ApiKeyId::new(),
+                capsule: "acme/echo".to_owned(),
+                version: "1.0.0".to_owned(),
+                digest: "sha256:00".to_owned(),
+                tier: "fast".to_owned(),
+                mode: "sync".to_owned(),
+                status: "running".to_owned(),
+                idempotency_key: None,
+                request_hash: "hash".to_owned(),
+                input: "{}".to_owned(),
+                output: None,
+                error: None,
+                worker_id: None,
+                webhook_url: None,
+                unit_price: None,
+                tokens_in: 0,
+                tokens_out: 0,
+                tool_calls: 0,
+                job_micros: 0,
+                created_at,
+                finished_at: None,
+                duration_ms: None,
+            },
+            recording: Recording::AtTheEnd,
+            outcome: Outcome {
+                status: RunStatus::Succeeded,
+                output: Some(serde_json::json!({ "ok": true })),
+                reason: None,
+                tokens_in: 2,
+                tokens_out: 3,
+                tool_calls: 0,
+                job_seconds: Decimal::ONE,
+            },
+        }
+    }
+
+    /// On PostgreSQL when the suite runs there.
+    #[actix_web::test]
+    async fn a_failing_end_fails_alone_and_the_ends_queued_beside_it_are_recorded() {
+        let test_database = TestDatabase::create();
+        let database = Database::connect(test_database.target(), &PoolOptions::default()).expect("connect");
+        database.migrate().expect("migrate");
+        let tenant = TenantId::new();
+        let mut connection = database.connection().expect("connection");
+        diesel::sql_query(format!(
+            "INSERT INTO tenants (id, name, plan, created_at, updated_at) \
+             VALUES ('{tenant}', 'Acme', 'pro', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ))
+        .execute(&mut connection)
+        .expect("a tenant");
+        let recorder = EndRecorder::new(database.clone(), MeterCatalog::new(&[]).expect("meters"));
+        let recorded_before = sync_run(&tenant);
+        recorder.record(recorded_before.clone()).await.expect("the first end");
+
+        // Queued together: the second inserts an id taken already, which fails its group.
+        let (first, again, third) = futures_util::join!(
+            recorder.record(sync_run(&tenant)),
+            recorder.record(recorded_before),
+            recorder.record(sync_run(&tenant)),
+        );
+
+        assert_eq!(first.expect("recorded").status, "succeeded");
+        assert!(matches!(again, Err(MeteringError::Database(_))), "{again:?}");
+        assert_eq!(third.expect("recorded").status, "succeeded");
+        let month = Period::containing(now()).start();
+        let executions =
+            rollups::monthly_total(&mut connection, &tenant, "executions", month).expect("total");
+        assert_eq!(executions, 3_000_000, "three ends, each counted once");
+        let tokens_in = rollups::monthly_total(&mut connection, &tenant, "tokens_in", month).expect("total");
+        assert_eq!(tokens_in, 6_000_000);
+    }
+}
