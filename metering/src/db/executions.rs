@@ -264,7 +264,9 @@ pub fn list(
 /// workers whether they still run.
 pub fn running_since(connection: &mut DbConnection, before: NaiveDateTime) -> QueryResult<Vec<ExecutionRow>> {
     executions::table
-        .filter(executions::status.eq("running"))
+        // A literal, not a bound value: only then may the planners use the partial index
+        // `executions_running` (`WHERE status = 'running'`).
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("executions.status = 'running'"))
         .filter(executions::created_at.lt(before))
         .select(ExecutionRow::as_select())
         .load(connection)

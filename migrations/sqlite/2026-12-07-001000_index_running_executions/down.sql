@@ -1,0 +1,2 @@
+DROP INDEX executions_running;
+CREATE INDEX executions_by_status ON executions (status);
