@@ -182,9 +182,8 @@ mod tests {
         }
     }
 
-    /// On PostgreSQL when the suite runs there.
-    #[actix_web::test]
-    async fn a_failing_end_fails_alone_and_the_ends_queued_beside_it_are_recorded() {
+    /// A migrated database with one tenant.
+    fn database_with_tenant() -> (TestDatabase, Database, TenantId) {
         let test_database = TestDatabase::create();
         let database = Database::connect(test_database.target(), &PoolOptions::default()).expect("connect");
         database.migrate().expect("migrate");
@@ -196,20 +195,53 @@ mod tests {
         ))
         .execute(&mut connection)
         .expect("a tenant");
+        (test_database, database, tenant)
+    }
+
+    /// On PostgreSQL when the suite runs there.
+    #[actix_web::test]
+    async fn ends_queued_together_are_written_in_id_order_and_each_answered_with_its_own_run() {
+        let (_test_database, database, tenant) = database_with_tenant();
+        let recorder = EndRecorder::new(database.clone(), MeterCatalog::new(&[]).expect("meters"));
+        let ends: Vec<End> = (0..3).map(|_| sync_run(&tenant)).collect();
+        let ids: Vec<ExecutionId> = ends.iter().map(|end| end.execution.id.clone()).collect();
+
+        // Newest first: the group writes them oldest first.
+        let answers =
+            futures_util::future::join_all(ends.into_iter().rev().map(|end| recorder.record(end))).await;
+
+        let answered: Vec<ExecutionId> =
+            answers.into_iter().map(|answer| answer.expect("recorded").id).collect();
+        assert_eq!(answered, ids.into_iter().rev().collect::<Vec<_>>());
+    }
+
+    /// On PostgreSQL when the suite runs there.
+    #[actix_web::test]
+    async fn a_failing_end_fails_alone_and_the_ends_queued_beside_it_are_recorded() {
+        let (_test_database, database, tenant) = database_with_tenant();
+        let mut connection = database.connection().expect("connection");
         let recorder = EndRecorder::new(database.clone(), MeterCatalog::new(&[]).expect("meters"));
         let recorded_before = sync_run(&tenant);
         recorder.record(recorded_before.clone()).await.expect("the first end");
 
         // Queued together: the second inserts an id taken already, which fails its group.
+        // (Its id is the oldest, so the group writes it first.)
+        let (first_end, third_end) = (sync_run(&tenant), sync_run(&tenant));
+        let (first_id, third_id) = (first_end.execution.id.clone(), third_end.execution.id.clone());
         let (first, again, third) = futures_util::join!(
-            recorder.record(sync_run(&tenant)),
+            recorder.record(first_end),
             recorder.record(recorded_before),
-            recorder.record(sync_run(&tenant)),
+            recorder.record(third_end),
         );
 
-        assert_eq!(first.expect("recorded").status, "succeeded");
+        let first = first.expect("recorded");
+        assert_eq!(
+            (first.id, first.status.as_str()),
+            (first_id, "succeeded"),
+            "each end hears of its own run"
+        );
         assert!(matches!(again, Err(MeteringError::Database(_))), "{again:?}");
-        assert_eq!(third.expect("recorded").status, "succeeded");
+        assert_eq!(third.expect("recorded").id, third_id);
         let month = Period::containing(now()).start();
         let executions =
             rollups::monthly_total(&mut connection, &tenant, "executions", month).expect("total");

@@ -73,10 +73,15 @@ pub fn record_ends(
     ends: &[End],
     now: NaiveDateTime,
 ) -> Result<Vec<ExecutionRow>, MeteringError> {
-    let mut rows = Vec::with_capacity(ends.len());
+    let mut rows: Vec<Option<ExecutionRow>> = vec![None; ends.len()];
     // By tenant and key, in order, so that transactions meet shared rollup cells in one order.
     let mut usage: BTreeMap<(&TenantId, &ApiKeyId), Vec<Metered>> = BTreeMap::new();
-    for End { execution, recording, outcome } in ends {
+    // Executions in id order, for the same reason: two groups that end the same running
+    // rows (a run's own end and a sweeper's on another replica) lock them in one order.
+    let mut order: Vec<usize> = (0..ends.len()).collect();
+    order.sort_by(|&left, &right| ends[left].execution.id.cmp(&ends[right].execution.id));
+    for index in order {
+        let End { execution, recording, outcome } = &ends[index];
         let finish = finish_of(execution, outcome, now);
         let ended = execution.ended(&finish);
         match recording {
@@ -84,7 +89,7 @@ pub fn record_ends(
                 if !executions::finish(connection, &execution.id, &finish)? {
                     let current = executions::find(connection, &execution.id)?
                         .ok_or_else(|| MeteringError::ExecutionNotFound(execution.id.to_string()))?;
-                    rows.push(current);
+                    rows[index] = Some(current);
                     continue;
                 }
             }
@@ -95,7 +100,7 @@ pub fn record_ends(
         if let Some(url) = &ended.webhook_url {
             enqueue_webhook(connection, &ended, url, now)?;
         }
-        rows.push(ended);
+        rows[index] = Some(ended);
     }
     if !usage.is_empty() {
         lock_open_periods(connection, std::iter::once(now))?;
@@ -103,7 +108,7 @@ pub fn record_ends(
     for ((tenant, key), metered) in usage {
         ingest::record(connection, tenant, Some(key), &metered, now)?;
     }
-    Ok(rows)
+    Ok(rows.into_iter().flatten().collect())
 }
 
 /// [`record_ends`] of one end.
