@@ -18,6 +18,7 @@ use crate::db::capsules::{self, CapsuleRow, VersionRow};
 use crate::db::signers::{self, Signer};
 use crate::error::RegistryError;
 use crate::policy::{AdmissionCheck, AdmissionPolicy};
+use crate::runnable::RunCache;
 use crate::sbom::{self, SbomSummary};
 use crate::signing::{PublicKey, SigningError};
 use bytes::Bytes;
@@ -94,13 +95,11 @@ pub async fn publish(
     let mut created = Vec::new();
     let stored = store_blobs(registry, &upload, &admitted, &mut created).await;
     let committed = match stored {
-        Ok(()) => commit(database, actor, request_id, admitted).await,
+        Ok(()) => commit(database, &registry.runs, actor, request_id, admitted).await,
         Err(error) => Err(error),
     };
-    match &committed {
-        // Runs of the capsule resolve among its versions anew, this one included.
-        Ok(_) => registry.runs.evict(&name),
-        Err(_) => discard_unreferenced(registry, database, created).await,
+    if committed.is_err() {
+        discard_unreferenced(registry, database, created).await;
     }
     committed
 }
@@ -185,11 +184,12 @@ async fn store_blobs(
 
 async fn commit(
     database: &Database,
+    runs: &RunCache,
     actor: &Principal,
     request_id: Option<String>,
     admitted: Admitted,
 ) -> Result<VersionRow, RegistryError> {
-    let actor = actor.clone();
+    let (actor, runs) = (actor.clone(), runs.clone());
     database
         .run(move |connection| {
             let now = caravan_core::db::now();
@@ -228,6 +228,9 @@ async fn commit(
                 append_audit(connection, &actor, request_id.as_deref(), "capsule.publish", &target, details)?;
                 Ok(version)
             })
+            // Runs of the capsule resolve among its versions anew, this one included; here,
+            // not after the await, so that a caller going away cannot skip it.
+            .inspect(|_| runs.evict(&name))
         })
         .await
 }

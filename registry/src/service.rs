@@ -162,6 +162,7 @@ pub fn newest_first(mut versions: Vec<VersionRow>) -> Vec<VersionRow> {
 
 /// Applies `change` to version `number` of `name` in its own transaction, then forgets the
 /// capsule's versions cached for runs, so this process's next run of it sees the change.
+/// Every lifecycle change goes through here.
 pub async fn change_version(
     database: &Database,
     runs: &RunCache,
@@ -171,17 +172,18 @@ pub async fn change_version(
     number: String,
     change: Lifecycle,
 ) -> Result<VersionRow, RegistryError> {
-    let capsule = name.clone();
-    let changed = database
+    let runs = runs.clone();
+    database
         .run(move |connection| {
-            self::change(connection, &actor, request_id.as_deref(), &name, &number, change)
+            let changed = self::change(connection, &actor, request_id.as_deref(), &name, &number, change)?;
+            // Here, not after the await: a caller that goes away must not skip it.
+            runs.evict(&name);
+            Ok(changed)
         })
-        .await?;
-    runs.evict(&capsule);
-    Ok(changed)
+        .await
 }
 
-pub fn change(
+fn change(
     connection: &mut DbConnection,
     actor: &Principal,
     request_id: Option<&str>,

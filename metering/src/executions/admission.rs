@@ -7,10 +7,11 @@
 //! signer's public key from the registry's [`RunCache`], and what a version's manifest
 //! says about running it — the compiled input validator, the price, the timeout — once
 //! per version digest ([`RunTermsCache`]): a published version never changes, and compiling
-//! the schema cost more than the rest of admission together. A run whose caches are warm
-//! and whose plan has no monthly quota is admitted on the request's thread without a
-//! database read ([`CachesOnly`]); otherwise admission runs again on the blocking pool with
-//! a connection, which fills the caches on the way.
+//! the schema cost more than the rest of admission together. A run without an
+//! Idempotency-Key whose plan has no monthly quota is admitted on the request's thread
+//! from the caches alone ([`CachesOnly`]); at the first miss, and for the other runs,
+//! admission runs on the blocking pool with a connection, which fills the caches on the
+//! way.
 
 use super::RunAsked;
 use crate::error::MeteringError;

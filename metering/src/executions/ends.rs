@@ -10,8 +10,13 @@
 //! so that a caller that goes away cannot drop a write half-answered.
 //!
 //! Every end is answered only after its group committed, so an answer still means
-//! "recorded durably". A group whose write fails is written again one end at a time, so a
-//! failing end fails alone.
+//! "recorded durably". A group that fails on what one end brought (a constraint) is
+//! written again one end at a time, so that end fails alone; one that fails for want of
+//! the database fails whole.
+//!
+//! On PostgreSQL too a group is one transaction. Its locks are taken in one order — the
+//! executions by id, then the rollup cells by tenant, key and cell — so two groups, or a
+//! group and an ingestion, cannot deadlock.
 
 use super::record::{self, End};
 use crate::db::executions::ExecutionRow;
@@ -78,17 +83,37 @@ impl Shared {
 
 /// Writes groups of queued ends until none is left.
 async fn write_queued(shared: Arc<Shared>) {
+    let mut writer = Writer { shared, finished: false };
     loop {
         let group: Vec<(End, Reply)> = {
-            let mut queue = shared.lock();
+            let mut queue = writer.shared.lock();
             if queue.ends.is_empty() {
                 queue.writing = false;
-                return;
+                break;
             }
             let take = queue.ends.len().min(MAX_ENDS);
             queue.ends.drain(..take).collect()
         };
-        write_group(&shared, group).await;
+        write_group(&writer.shared, group).await;
+    }
+    writer.finished = true;
+}
+
+/// The writer task's hold on the queue. Should the task be dropped before it emptied the
+/// queue (its thread's runtime stopped), the ends still queued are answered "interrupted"
+/// rather than left waiting, and the next end starts a writer again.
+struct Writer {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut queue = self.shared.lock();
+            queue.writing = false;
+            queue.ends.clear();
+        }
     }
 }
 
@@ -107,7 +132,7 @@ async fn write_group(shared: &Shared, group: Vec<(End, Reply)>) {
                 let _ = reply.send(Ok(row));
             }
         }
-        Err(error) if ends.len() > 1 => {
+        Err(error) if ends.len() > 1 && belongs_to_one_end(&error) => {
             tracing::warn!(error = %error, ends = ends.len(), "a group of ends failed; recording them one by one");
             for (reply, end) in replies.into_iter().zip(ends.iter().cloned()) {
                 let meters = shared.meters.clone();
@@ -119,10 +144,32 @@ async fn write_group(shared: &Shared, group: Vec<(End, Reply)>) {
             }
         }
         Err(error) => {
-            if let Some(reply) = replies.into_iter().next() {
-                let _ = reply.send(Err(error));
+            let mut replies = replies.into_iter();
+            if let Some(first) = replies.next() {
+                for reply in replies {
+                    let _ = reply.send(Err(MeteringError::Database(DbError::Interrupted)));
+                }
+                let _ = first.send(Err(error));
             }
         }
+    }
+}
+
+/// Whether a group's failure may be one end's doing (a constraint, a usage event no meter
+/// reads), so that writing the ends one at a time is worth it. A missing connection or a
+/// database that stayed busy would fail each of them again, one timeout after another.
+fn belongs_to_one_end(error: &MeteringError) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        MeteringError::Database(DbError::Query(Error::DatabaseError(kind, _))) => matches!(
+            kind,
+            DatabaseErrorKind::UniqueViolation
+                | DatabaseErrorKind::ForeignKeyViolation
+                | DatabaseErrorKind::NotNullViolation
+                | DatabaseErrorKind::CheckViolation
+        ),
+        MeteringError::Database(_) => false,
+        _ => true,
     }
 }
 
@@ -139,6 +186,7 @@ mod tests {
     use caravan_core::testing::TestDatabase;
     use caravan_worker::protocol::RunStatus;
     use diesel::RunQueryDsl;
+    use std::future::Future;
 
     fn sync_run(tenant: &TenantId) -> End {
         let created_at = now();
@@ -213,6 +261,33 @@ mod tests {
         let answered: Vec<ExecutionId> =
             answers.into_iter().map(|answer| answer.expect("recorded").id).collect();
         assert_eq!(answered, ids.into_iter().rev().collect::<Vec<_>>());
+    }
+
+    /// On PostgreSQL when the suite runs there.
+    #[actix_web::test]
+    async fn a_writer_dropped_midway_leaves_no_end_waiting_and_the_next_end_writes_again() {
+        let (_test_database, database, tenant) = database_with_tenant();
+        let recorder = EndRecorder::new(database, MeterCatalog::new(&[]).expect("meters"));
+        let queue = |end: End| {
+            let (reply, answer) = oneshot::channel();
+            let mut queue = recorder.shared.lock();
+            queue.ends.push((end, reply));
+            queue.writing = true;
+            answer
+        };
+        let written = queue(sync_run(&tenant));
+        let mut writer = Box::pin(write_queued(Arc::clone(&recorder.shared)));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(writer.as_mut().poll(&mut context).is_pending(), "the first group is being written");
+        let waiting = queue(sync_run(&tenant));
+
+        drop(writer);
+
+        assert!(written.await.is_err(), "the group being written hears of the interruption");
+        assert!(waiting.await.is_err(), "the end queued behind it too");
+        assert!(!recorder.shared.lock().writing);
+        let next = recorder.record(sync_run(&tenant)).await.expect("a new writer records it");
+        assert_eq!(next.status, "succeeded");
     }
 
     /// On PostgreSQL when the suite runs there.

@@ -1,7 +1,7 @@
 //! Executions: tenants run capsules through the gateway on worker backends, in three
 //! modes (sync, stream, async); every run is admitted before dispatch, recorded as
-//! `running` before it is sent, and its end — record, usage in the ledger, webhook — is
-//! written in one transaction.
+//! `running` before it is sent unless it is a plain sync run (see [`Recording`]), and its
+//! end — record, usage in the ledger, webhook — is written in one transaction.
 
 pub mod admission;
 pub mod dispatch;
@@ -12,6 +12,7 @@ pub mod webhooks;
 
 use crate::db::executions::{self, ExecutionRow};
 use crate::error::MeteringError;
+use crate::quota;
 use admission::{CachesOnly, NeedsDatabase, RunPlan};
 use caravan_core::Principal;
 use caravan_core::db::now;
@@ -103,10 +104,14 @@ pub async fn start(
         ));
     }
     let hash = asked.hash();
-    let admitted = match &asked.idempotency_key {
-        // The key's execution, if any, is in the database.
-        Some(_) => Err(NeedsDatabase),
-        None => admission::admit(&mut CachesOnly, &dispatcher.caches, plans, &principal, &asked, now())?,
+    // The key's execution, if any, and this month's count against a quota are in the
+    // database; everything else admission reads may be cached.
+    let needs_database =
+        asked.idempotency_key.is_some() || quota::execution_quota(plans, &principal.plan).is_some();
+    let admitted = if needs_database {
+        Err(NeedsDatabase)
+    } else {
+        admission::admit(&mut CachesOnly, &dispatcher.caches, plans, &principal, &asked, now())?
     };
     let plan = match admitted {
         Ok(plan) => plan,
@@ -197,8 +202,9 @@ pub enum Recording {
 impl Recording {
     /// A sync run without an Idempotency-Key is recorded at its end only: its caller
     /// learns its id from the answer that reports the end, so no one can poll or cancel
-    /// it before, and a crash before the end loses only a run whose caller got no answer
-    /// and whose end would have been recorded as lost, with no usage. An async or
+    /// it before. A crash of the gateway before the end leaves no trace of such a run:
+    /// its caller got no answer, and it is neither listed nor counted (a `running` row
+    /// would have been ended as lost, counting one execution at no price). An async or
     /// streamed run answers with its id at once, and an Idempotency-Key promises the same
     /// execution to a retry after a crash: their rows are on disk before the run is sent.
     pub fn of(asked: &RunAsked) -> Self {

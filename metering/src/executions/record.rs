@@ -5,7 +5,8 @@
 //! ([`Recording::AtTheEnd`]) inserts its ended row with its usage in that transaction
 //! instead. The ends of many runs may share the transaction (see `ends`), their usage
 //! added to each rollup cell once. An execution that got a 2xx survives a crash; a retried
-//! end changes nothing (the row must still be `running`, the usage id is unique).
+//! end changes nothing: an update needs the row still `running`, a second insert of an
+//! ended row fails on its id, and the usage event's id is unique.
 
 use super::Recording;
 use crate::db::executions::{self, ExecutionRow, Finish};
