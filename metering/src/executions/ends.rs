@@ -22,8 +22,8 @@ use super::record::{self, End};
 use crate::db::executions::ExecutionRow;
 use crate::domain::meter::MeterCatalog;
 use crate::error::MeteringError;
-use caravan_core::Database;
 use caravan_core::db::{DbError, now};
+use caravan_core::{Database, ErrorKind, Problematic};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 
@@ -147,11 +147,21 @@ async fn write_group(shared: &Shared, group: Vec<(End, Reply)>) {
             let mut replies = replies.into_iter();
             if let Some(first) = replies.next() {
                 for reply in replies {
-                    let _ = reply.send(Err(MeteringError::Database(DbError::Interrupted)));
+                    let _ = reply.send(Err(of_the_same_kind(&error)));
                 }
                 let _ = first.send(Err(error));
             }
         }
+    }
+}
+
+/// For the other ends of a group that failed whole (errors are not `Clone`): an error of
+/// the same kind, so each caller answers as the first does (503 when the database was
+/// unavailable, 500 otherwise).
+fn of_the_same_kind(error: &MeteringError) -> MeteringError {
+    match error.kind() {
+        ErrorKind::Unavailable => MeteringError::Database(DbError::SharedCommitUnavailable),
+        _ => MeteringError::Database(DbError::Interrupted),
     }
 }
 
@@ -228,6 +238,15 @@ mod tests {
                 job_seconds: Decimal::ONE,
             },
         }
+    }
+
+    #[test]
+    fn the_other_ends_of_a_group_that_failed_whole_hear_an_error_of_its_kind() {
+        let unavailable = MeteringError::Database(DbError::SharedCommitUnavailable);
+        let interrupted = MeteringError::Database(DbError::Interrupted);
+
+        assert!(matches!(of_the_same_kind(&unavailable).kind(), ErrorKind::Unavailable));
+        assert!(matches!(of_the_same_kind(&interrupted).kind(), ErrorKind::Internal));
     }
 
     /// A migrated database with one tenant.

@@ -44,7 +44,7 @@ async fn apply(
         principal,
         request_id,
         path.capsule(),
-        path.version.clone(),
+        path.version,
         change,
     )
     .await?;
