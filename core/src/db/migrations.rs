@@ -42,6 +42,15 @@ pub(super) fn run_pending(connection: &mut DbConnection) -> Result<Vec<String>, 
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+pub(super) fn revert_last(connection: &mut DbConnection) -> Result<String, DbError> {
+    let reverted = match connection {
+        DbConnection::Sqlite(inner) => inner.revert_last_migration(SQLITE),
+        DbConnection::Postgres(inner) => inner.revert_last_migration(POSTGRES),
+    };
+    reverted.map(|version| version.to_string()).map_err(DbError::Migration)
+}
+
 pub(super) fn pending_count(connection: &mut DbConnection) -> Result<usize, DbError> {
     let pending = match connection {
         DbConnection::Sqlite(inner) => inner.pending_migrations(SQLITE).map_err(DbError::Migration)?.len(),

@@ -118,6 +118,14 @@ impl Database {
         migrations::run_pending(&mut connection)
     }
 
+    /// Reverts the last migration applied and returns its name, so that a test can run it
+    /// again over rows written after it (a backfill, say).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn revert_last_migration(&self) -> Result<String, DbError> {
+        let mut connection = self.connection()?;
+        migrations::revert_last(&mut connection)
+    }
+
     /// Ready means: a connection answers a query and no migration is pending.
     pub async fn check_ready(&self) -> Result<(), DbError> {
         self.run(|connection| {

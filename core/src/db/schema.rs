@@ -327,6 +327,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    capsule_performance (capsule, hour, unit_price, latency_bucket, shard) {
+        capsule -> Text,
+        hour -> Timestamp,
+        unit_price -> Text,
+        latency_bucket -> Integer,
+        shard -> SmallInt,
+        executions -> BigInt,
+        succeeded -> BigInt,
+        last_ended_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     members (id) {
         id -> Text,
         tenant_id -> Text,
@@ -395,6 +408,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     workers,
     catalog_entries,
     capsule_stats,
+    capsule_performance,
     members,
     invitations
 );

@@ -71,11 +71,17 @@ pub struct DistinctRow {
 /// thread's shard on PostgreSQL. The rows must have distinct keys. Call it inside a write
 /// transaction.
 pub fn add(connection: &mut DbConnection, rows: Vec<RollupRow>) -> QueryResult<()> {
-    let shard = match connection {
+    let shard = thread_shard(connection);
+    add_to_shard(connection, rows, shard)
+}
+
+/// The shard this thread adds to: its own on PostgreSQL, 0 on SQLite. Other sharded
+/// tables written in the same transaction (capsule performance) use it too.
+pub fn thread_shard(connection: &DbConnection) -> i16 {
+    match connection {
         DbConnection::Sqlite(_) => 0,
         DbConnection::Postgres(_) => THREAD_SHARD.with(|shard| *shard),
-    };
-    add_to_shard(connection, rows, shard)
+    }
 }
 
 /// Adds `rows` to their cells' row `shard`.

@@ -8,6 +8,8 @@ pub mod dispatch;
 pub mod ends;
 pub mod pool;
 pub mod record;
+#[cfg(test)]
+mod test_runs;
 pub mod webhooks;
 
 use crate::db::executions::{self, ExecutionRow};

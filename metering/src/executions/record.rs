@@ -1,7 +1,8 @@
 //! Writing an execution's life: the `running` row before dispatch, and the end of the run
 //! — its record, its usage in the ledger (a `caravan.usage` event from source
 //! `caravan/executions` whose id is the execution's), and, for async runs with a webhook,
-//! the outbox row — in one transaction. A run recorded only at its end
+//! the outbox row — in one transaction, with the run counted in its capsule's ranking cell
+//! (`caravan_registry::search::performance`). A run recorded only at its end
 //! ([`Recording::AtTheEnd`]) inserts its ended row with its usage in that transaction
 //! instead. The ends of many runs may share the transaction (see `ends`), their usage
 //! added to each rollup cell once. An execution that got a 2xx survives a crash; a retried
@@ -10,6 +11,7 @@
 
 use super::Recording;
 use crate::db::executions::{self, ExecutionRow, Finish};
+use crate::db::rollups;
 use crate::db::webhooks::{self, DeliveryRow, SecretRow};
 use crate::domain::event::UsageEvent;
 use crate::domain::meter::{MeterCatalog, USAGE_EVENT_TYPE};
@@ -19,6 +21,7 @@ use crate::views::ExecutionView;
 use caravan_core::db::{DbConnection, recoverable_statement};
 use caravan_core::id::{ApiKeyId, DeliveryId, TenantId, WebhookEventId, WebhookSecretId};
 use caravan_core::money::{Decimal, quantity_to_micros};
+use caravan_registry::search::performance::{self, PerformanceCell};
 use caravan_worker::protocol::RunStatus;
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
@@ -80,6 +83,8 @@ pub fn record_ends(
     // Executions in id order, for the same reason: two groups that end the same running
     // rows (a run's own end and a sweeper's on another replica) lock them in one order.
     let mut order: Vec<usize> = (0..ends.len()).collect();
+    // What ranking counts of each run that ended here.
+    let mut performance = Vec::with_capacity(ends.len());
     order.sort_by(|&left, &right| ends[left].execution.id.cmp(&ends[right].execution.id));
     for index in order {
         let End { execution, recording, outcome } = &ends[index];
@@ -101,6 +106,7 @@ pub fn record_ends(
         if let Some(url) = &ended.webhook_url {
             enqueue_webhook(connection, &ended, url, now)?;
         }
+        performance.push(performance_of(&ended));
         rows[index] = Some(ended);
     }
     if !usage.is_empty() {
@@ -109,6 +115,8 @@ pub fn record_ends(
     for ((tenant, key), metered) in usage {
         ingest::record(connection, tenant, Some(key), &metered, now)?;
     }
+    let shard = rollups::thread_shard(connection);
+    performance::add(connection, &performance::merged(performance), shard)?;
     Ok(rows.into_iter().flatten().collect())
 }
 
@@ -121,6 +129,17 @@ pub fn record_end(
 ) -> Result<ExecutionRow, MeteringError> {
     let id = end.execution.id.to_string();
     record_ends(connection, meters, &[end], now)?.pop().ok_or(MeteringError::ExecutionNotFound(id))
+}
+
+/// The ranking cell of an ended run.
+fn performance_of(ended: &ExecutionRow) -> PerformanceCell {
+    PerformanceCell::of_run(
+        &ended.capsule,
+        ended.unit_price.as_deref(),
+        ended.status == RunStatus::Succeeded.as_str(),
+        ended.duration_ms.unwrap_or(0),
+        ended.finished_at.unwrap_or(ended.created_at),
+    )
 }
 
 /// The end of `execution` as `outcome` reports it, at `now`.
@@ -242,4 +261,102 @@ pub fn start(connection: &mut DbConnection, row: &ExecutionRow) -> Result<(), Me
     recoverable_statement(connection, |connection| {
         executions::insert(connection, row).map_err(MeteringError::from)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executions::test_runs::{database_with_tenant, sync_run};
+    use caravan_core::db::write_transaction;
+    use caravan_registry::search::ranking;
+    use chrono::TimeDelta;
+
+    /// A run of `capsule` that took `duration_ms` up to `now`.
+    fn run_of(
+        tenant: &TenantId,
+        capsule: &str,
+        duration_ms: i64,
+        status: RunStatus,
+        now: NaiveDateTime,
+    ) -> End {
+        let mut end = sync_run(tenant);
+        end.execution.capsule = capsule.to_owned();
+        end.execution.created_at = now - TimeDelta::milliseconds(duration_ms);
+        end.execution.unit_price = Some("0.015".to_owned());
+        end.outcome.status = status;
+        end
+    }
+
+    /// Every cell, its shards added together.
+    fn cells(connection: &mut DbConnection) -> Vec<PerformanceCell> {
+        let since = now_minus_days(40);
+        let cells = performance::since(connection, since).expect("cells");
+        performance::merged(cells.into_iter().map(|cell| PerformanceCell { shard: 0, ..cell }))
+    }
+
+    fn now_minus_days(days: i64) -> NaiveDateTime {
+        caravan_core::db::now() - TimeDelta::days(days)
+    }
+
+    /// On PostgreSQL when the suite runs there.
+    #[test]
+    fn ended_runs_are_counted_in_their_capsules_ranking_cells_once_each() {
+        let (_test_database, database, tenant) = database_with_tenant();
+        let mut connection = database.connection().expect("connection");
+        let meters = MeterCatalog::new(&[]).expect("meters");
+        let now = caravan_core::db::now();
+        let group = [
+            run_of(&tenant, "acme/echo", 5, RunStatus::Succeeded, now),
+            run_of(&tenant, "acme/echo", 5, RunStatus::Succeeded, now),
+            run_of(&tenant, "acme/echo", 100, RunStatus::Failed, now),
+        ];
+        let retried = End { recording: Recording::FromTheStart, ..group[0].clone() };
+
+        write_transaction(&mut connection, |connection| record_ends(connection, &meters, &group, now))
+            .expect("the group");
+        write_transaction(&mut connection, |connection| record_ends(connection, &meters, &[retried], now))
+            .expect("an end that came again");
+
+        let counted: Vec<(i32, i64, i64)> = cells(&mut connection)
+            .iter()
+            .map(|cell| (cell.latency_bucket, cell.executions, cell.succeeded))
+            .collect();
+        assert_eq!(counted, vec![(5, 2, 2), (73, 1, 0)], "by latency bucket; the repeated end not counted");
+        ranking::refresh(&mut connection, now).expect("refresh");
+        let stats = ranking::stats_of(&mut connection, "acme/echo").expect("stats").expect("some stats");
+        assert_eq!((stats.executions, stats.succeeded, stats.p50_ms, stats.p95_ms), (3, 2, 5, 102));
+        assert_eq!(stats.mean_cost, "0.01", "two runs charged 0.015 each, over three runs");
+        assert_eq!(stats.last_execution_at, Some(now));
+    }
+
+    /// On PostgreSQL when the suite runs there.
+    #[test]
+    fn the_backfill_counts_runs_that_ended_before_it_as_their_ends_do() {
+        let (_test_database, database, tenant) = database_with_tenant();
+        let mut connection = database.connection().expect("connection");
+        let meters = MeterCatalog::new(&[]).expect("meters");
+        let now = caravan_core::db::now();
+        let earlier = now - TimeDelta::hours(30);
+        let mut ends = Vec::new();
+        for (at, capsule) in [(now, "acme/echo"), (earlier, "acme/echo"), (now, "acme/word-count")] {
+            for duration_ms in [0, 63, 64, 100, 101, 3_000, 1_000_000, 5_000_000_000] {
+                for status in [RunStatus::Succeeded, RunStatus::TimedOut] {
+                    ends.push((at, run_of(&tenant, capsule, duration_ms, status, at)));
+                }
+            }
+        }
+        for (at, end) in ends {
+            write_transaction(&mut connection, |connection| record_ends(connection, &meters, &[end], at))
+                .expect("an end");
+        }
+        let written = cells(&mut connection);
+
+        let backfill = database.revert_last_migration().expect("revert the backfill");
+        assert_eq!(backfill, "20261207001200", "the backfill is the last migration");
+        assert!(cells(&mut connection).is_empty());
+        database.migrate().expect("run the backfill again");
+
+        assert_eq!(cells(&mut connection), written);
+        assert_eq!(written.len(), 3 * 7, "eight durations in seven buckets, in three capsule-hours");
+    }
 }

@@ -14,6 +14,8 @@ pub mod documents;
 mod expand;
 pub mod facets;
 pub mod index;
+pub mod latency_buckets;
+pub mod performance;
 pub mod query;
 pub mod ranking;
 pub mod relevance;

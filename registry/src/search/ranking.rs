@@ -1,6 +1,7 @@
 //! Ranking by measured performance: each capsule's executions over a sliding window
-//! (30 days) become a success rate (Wilson lower bound), p50/p95 latency, mean cost,
-//! volume and recency, blended into one quality score by one formula:
+//! (30 days, counted per hour in [`performance`]) become a success rate (Wilson lower
+//! bound), p50/p95 latency (exact below 64 ms, else within 3 %: see [`latency_buckets`]),
+//! mean cost, volume and recency, blended into one quality score by one formula:
 //!
 //! ```text
 //! quality   = 0.45·wilson + 0.20·latency + 0.15·cost + 0.10·volume + 0.10·recency
@@ -16,9 +17,11 @@
 //! A capsule without executions in the window has quality 0; imported catalog entries
 //! rank by popularity alone.
 
+use super::latency_buckets;
+use super::performance::{self, PerformanceCell};
 use crate::db::capsules;
 use caravan_core::db::DbConnection;
-use caravan_core::db::schema::{capsule_stats, executions};
+use caravan_core::db::schema::capsule_stats;
 use caravan_core::id::TenantId;
 use caravan_core::money::Decimal;
 use chrono::{NaiveDateTime, TimeDelta};
@@ -37,12 +40,14 @@ pub const WINDOW_DAYS: i64 = 30;
 pub struct CapsuleStats {
     pub capsule: String,
     pub window_days: i64,
-    /// Executions that ended in the window.
+    /// Executions that ended in the window (from the top of its first hour).
     pub executions: i64,
     pub succeeded: i64,
     /// The lower bound of the 95 % Wilson interval of the success rate.
     pub success_lower_bound: f64,
+    /// Median duration in milliseconds: exact below 64 ms, else within 3 %.
     pub p50_ms: i64,
+    /// 95th percentile duration in milliseconds: exact below 64 ms, else within 3 %.
     pub p95_ms: i64,
     /// Mean charge per execution (the capsule's price on successful runs), exact decimal.
     pub mean_cost: String,
@@ -87,53 +92,39 @@ pub fn popularity(count: f64) -> f64 {
     (1.0 + count.max(0.0)).log10()
 }
 
-/// The nearest-rank percentile of sorted values.
-fn percentile(sorted: &[i64], quantile: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((sorted.len() as f64) * quantile).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// An execution that ended: capsule, status, duration, unit price, end.
-type EndedRun = (String, String, Option<i64>, Option<String>, Option<NaiveDateTime>);
-
 #[derive(Debug, Default)]
 struct Accumulated {
     executions: i64,
     succeeded: i64,
-    durations: Vec<i64>,
+    /// Runs per latency bucket.
+    latencies: BTreeMap<i32, i64>,
     charged: Decimal,
     last: Option<NaiveDateTime>,
 }
 
+impl Accumulated {
+    fn add(&mut self, cell: &PerformanceCell) {
+        self.executions += cell.executions;
+        self.succeeded += cell.succeeded;
+        *self.latencies.entry(cell.latency_bucket).or_default() += cell.executions;
+        // The publisher's price is charged on runs that succeeded.
+        let price = Decimal::from_str(&cell.unit_price).unwrap_or_default();
+        self.charged += price * Decimal::from(cell.succeeded);
+        self.last = self.last.max(Some(cell.last_ended_at));
+    }
+}
+
 /// Recomputes the stats of every capsule with executions in the window (and clears those
-/// whose executions left it); touches the capsules whose figures changed, so every
-/// replica's search index picks up the new rank. Returns how many changed.
+/// whose executions left it) from the performance cells of its hours, forgetting older
+/// cells; touches the capsules whose figures changed, so every replica's search index
+/// picks up the new rank. Returns how many changed. The window starts at the top of the
+/// hour [`WINDOW_DAYS`] before `now`.
 pub fn refresh(connection: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
-    let since = now - TimeDelta::days(WINDOW_DAYS);
-    let ended: Vec<EndedRun> = executions::table
-        .filter(executions::finished_at.ge(since))
-        .select((
-            executions::capsule,
-            executions::status,
-            executions::duration_ms,
-            executions::unit_price,
-            executions::finished_at,
-        ))
-        .load(connection)?;
+    let since = performance::hour_of(now - TimeDelta::days(WINDOW_DAYS));
+    performance::forget_before(connection, since)?;
     let mut per_capsule: BTreeMap<String, Accumulated> = BTreeMap::new();
-    for (capsule, status, duration, price, finished) in ended {
-        let entry = per_capsule.entry(capsule).or_default();
-        entry.executions += 1;
-        if status == "succeeded" {
-            entry.succeeded += 1;
-            entry.charged +=
-                price.as_deref().and_then(|price| Decimal::from_str(price).ok()).unwrap_or_default();
-        }
-        entry.durations.push(duration.unwrap_or(0));
-        entry.last = entry.last.max(finished);
+    for cell in performance::since(connection, since)? {
+        per_capsule.entry(cell.capsule.clone()).or_default().add(&cell);
     }
     let previous: BTreeMap<String, CapsuleStats> = capsule_stats::table
         .select(CapsuleStats::as_select())
@@ -142,10 +133,9 @@ pub fn refresh(connection: &mut DbConnection, now: NaiveDateTime) -> QueryResult
         .map(|stats| (stats.capsule.clone(), stats))
         .collect();
     let mut changed = 0;
-    for (capsule, mut accumulated) in
-        per_capsule.iter_mut().map(|(name, acc)| (name.clone(), std::mem::take(acc)))
-    {
-        accumulated.durations.sort_unstable();
+    for (capsule, accumulated) in &per_capsule {
+        let latencies: Vec<(i32, i64)> =
+            accumulated.latencies.iter().map(|(bucket, runs)| (*bucket, *runs)).collect();
         let mean_cost =
             (accumulated.charged / Decimal::from(accumulated.executions.max(1))).round_dp(6).normalize();
         let mut stats = CapsuleStats {
@@ -154,15 +144,15 @@ pub fn refresh(connection: &mut DbConnection, now: NaiveDateTime) -> QueryResult
             executions: accumulated.executions,
             succeeded: accumulated.succeeded,
             success_lower_bound: wilson_lower_bound(accumulated.succeeded, accumulated.executions),
-            p50_ms: percentile(&accumulated.durations, 0.5),
-            p95_ms: percentile(&accumulated.durations, 0.95),
+            p50_ms: latency_buckets::percentile(&latencies, 0.5),
+            p95_ms: latency_buckets::percentile(&latencies, 0.95),
             mean_cost: mean_cost.to_string(),
             last_execution_at: accumulated.last,
             quality: 0.0,
             computed_at: now,
         };
         stats.quality = quality(&stats, now);
-        let same = previous.get(&capsule).is_some_and(|old| {
+        let same = previous.get(capsule).is_some_and(|old| {
             old.executions == stats.executions
                 && old.succeeded == stats.succeeded
                 && old.p95_ms == stats.p95_ms
@@ -233,7 +223,5 @@ mod tests {
         // 0.45·1 + 0.2·0.5 + 0.15·0.5 + 0.1·1 + 0.1·1
         assert!((quality(&stats, now) - 0.825).abs() < 1e-9, "{}", quality(&stats, now));
         assert!((popularity(999.0) - 3.0).abs() < 1e-9 && popularity(0.0) == 0.0);
-        assert_eq!(percentile(&[10, 20, 30, 40], 0.5), 20);
-        assert_eq!(percentile(&[10, 20, 30, 40], 0.95), 40);
     }
 }
