@@ -327,9 +327,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    capsule_performance (capsule, hour, unit_price, latency_bucket, shard) {
+    capsule_performance (capsule, day, unit_price, latency_bucket, shard) {
         capsule -> Text,
-        hour -> Timestamp,
+        day -> Timestamp,
         unit_price -> Text,
         latency_bucket -> Integer,
         shard -> SmallInt,

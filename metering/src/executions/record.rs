@@ -357,6 +357,6 @@ mod tests {
         database.migrate().expect("run the backfill again");
 
         assert_eq!(cells(&mut connection), written);
-        assert_eq!(written.len(), 3 * 7, "eight durations in seven buckets, in three capsule-hours");
+        assert_eq!(written.len(), 3 * 7, "eight durations in seven buckets, on three capsule-days");
     }
 }

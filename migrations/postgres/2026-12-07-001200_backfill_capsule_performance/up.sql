@@ -1,8 +1,8 @@
 -- The executions that ended before `capsule_performance` existed, added to its cells as
 -- their ends would have been. The bucket expression is `latency_buckets::bucket_of`.
 INSERT INTO capsule_performance
-    (capsule, hour, unit_price, latency_bucket, shard, executions, succeeded, last_ended_at)
-SELECT capsule, date_trunc('hour', finished_at), COALESCE(unit_price, ''), latency_bucket, 0,
+    (capsule, day, unit_price, latency_bucket, shard, executions, succeeded, last_ended_at)
+SELECT capsule, date_trunc('day', finished_at), COALESCE(unit_price, ''), latency_bucket, 0,
     COUNT(*), SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), MAX(finished_at)
 FROM (
     SELECT capsule, finished_at, unit_price, status, CASE
@@ -38,4 +38,4 @@ FROM (
     FROM (SELECT capsule, finished_at, unit_price, status, COALESCE(duration_ms, 0) AS ms FROM executions
         WHERE status <> 'running' AND finished_at IS NOT NULL AND finished_at >= (now() AT TIME ZONE 'UTC') - INTERVAL '31 days') AS ended_runs
 ) AS ended
-GROUP BY capsule, date_trunc('hour', finished_at), COALESCE(unit_price, ''), latency_bucket;
+GROUP BY capsule, date_trunc('day', finished_at), COALESCE(unit_price, ''), latency_bucket;

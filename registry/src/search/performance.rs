@@ -1,4 +1,4 @@
-//! `capsule_performance`: each capsule's ended executions counted per hour, unit price and
+//! `capsule_performance`: each capsule's ended executions counted per day (UTC), unit price and
 //! latency bucket ([`latency_buckets`](super::latency_buckets)). Ranking reads these cells
 //! instead of every execution of its window, so a refresh costs the same at ten runs a day
 //! as at thousands a second.
@@ -11,7 +11,7 @@
 use super::latency_buckets;
 use caravan_core::db::DbConnection;
 use caravan_core::db::schema::capsule_performance;
-use chrono::{DurationRound, NaiveDateTime, TimeDelta};
+use chrono::{NaiveDateTime, NaiveTime};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
@@ -19,13 +19,14 @@ use diesel::sql_types::{Array, BigInt, Integer, SmallInt, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 use std::collections::BTreeMap;
 
-/// One cell: the runs of a capsule that ended in one hour, at one price, in one latency
+/// One cell: the runs of a capsule that ended on one day, at one price, in one latency
 /// bucket (one shard of it on PostgreSQL).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = capsule_performance)]
 pub struct PerformanceCell {
     pub capsule: String,
-    pub hour: NaiveDateTime,
+    /// Midnight (UTC) of the day the runs ended.
+    pub day: NaiveDateTime,
     /// The per-execution price the runs carried (decimal), `''` when none.
     pub unit_price: String,
     pub latency_bucket: i32,
@@ -48,7 +49,7 @@ impl PerformanceCell {
     ) -> Self {
         Self {
             capsule: capsule.to_owned(),
-            hour: hour_of(ended_at),
+            day: day_of(ended_at),
             unit_price: unit_price.unwrap_or_default().to_owned(),
             latency_bucket: latency_buckets::bucket_of(duration_ms),
             shard: 0,
@@ -59,13 +60,13 @@ impl PerformanceCell {
     }
 
     fn key(&self) -> CellKey {
-        (self.capsule.clone(), self.hour, self.unit_price.clone(), self.latency_bucket)
+        (self.capsule.clone(), self.day, self.unit_price.clone(), self.latency_bucket)
     }
 }
 
-/// The start of the hour `at` falls in.
-pub fn hour_of(at: NaiveDateTime) -> NaiveDateTime {
-    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
+/// Midnight of the day `at` falls on.
+pub fn day_of(at: NaiveDateTime) -> NaiveDateTime {
+    at.date().and_time(NaiveTime::MIN)
 }
 
 /// Cells with the same key added together, in key order: what one transaction adds, each
@@ -111,20 +112,19 @@ pub fn add(connection: &mut DbConnection, cells: &[PerformanceCell], shard: i16)
 /// Every cell from `from` on.
 pub fn since(connection: &mut DbConnection, from: NaiveDateTime) -> QueryResult<Vec<PerformanceCell>> {
     capsule_performance::table
-        .filter(capsule_performance::hour.ge(from))
+        .filter(capsule_performance::day.ge(from))
         .select(PerformanceCell::as_select())
         .load(connection)
 }
 
-/// Deletes the cells of hours before `before`; returns how many.
+/// Deletes the cells of days before `before`; returns how many.
 pub fn forget_before(connection: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(capsule_performance::table.filter(capsule_performance::hour.lt(before)))
-        .execute(connection)
+    diesel::delete(capsule_performance::table.filter(capsule_performance::day.lt(before))).execute(connection)
 }
 
-const COLUMNS: &str = "INSERT INTO capsule_performance (capsule, hour, unit_price, latency_bucket, shard, executions, \
+const COLUMNS: &str = "INSERT INTO capsule_performance (capsule, day, unit_price, latency_bucket, shard, executions, \
      succeeded, last_ended_at)";
-const ON_CONFLICT: &str = " ON CONFLICT (capsule, hour, unit_price, latency_bucket, shard) DO UPDATE SET \
+const ON_CONFLICT: &str = " ON CONFLICT (capsule, day, unit_price, latency_bucket, shard) DO UPDATE SET \
      executions = capsule_performance.executions + excluded.executions, \
      succeeded = capsule_performance.succeeded + excluded.succeeded, ";
 
@@ -145,7 +145,7 @@ impl QueryFragment<Sqlite> for AddToCellSqlite<'_> {
         out.push_sql(" VALUES (");
         out.push_bind_param::<Text, _>(&cell.capsule)?;
         out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&cell.hour)?;
+        out.push_bind_param::<Timestamp, _>(&cell.day)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&cell.unit_price)?;
         out.push_sql(", ");
@@ -171,7 +171,7 @@ impl RunQueryDsl<SqliteConnection> for AddToCellSqlite<'_> {}
 #[derive(Debug)]
 struct AddToCellsPostgres<'a> {
     capsules: Vec<&'a str>,
-    hours: Vec<NaiveDateTime>,
+    days: Vec<NaiveDateTime>,
     unit_prices: Vec<&'a str>,
     latency_buckets: Vec<i32>,
     shards: Vec<i16>,
@@ -184,7 +184,7 @@ impl<'a> AddToCellsPostgres<'a> {
     fn of(cells: &'a [PerformanceCell], shard: i16) -> Self {
         Self {
             capsules: cells.iter().map(|cell| cell.capsule.as_str()).collect(),
-            hours: cells.iter().map(|cell| cell.hour).collect(),
+            days: cells.iter().map(|cell| cell.day).collect(),
             unit_prices: cells.iter().map(|cell| cell.unit_price.as_str()).collect(),
             latency_buckets: cells.iter().map(|cell| cell.latency_bucket).collect(),
             shards: vec![shard; cells.len()],
@@ -206,7 +206,7 @@ impl QueryFragment<Pg> for AddToCellsPostgres<'_> {
         out.push_sql(" SELECT * FROM UNNEST(");
         out.push_bind_param::<Array<Text>, _>(&self.capsules)?;
         out.push_sql(", ");
-        out.push_bind_param::<Array<Timestamp>, _>(&self.hours)?;
+        out.push_bind_param::<Array<Timestamp>, _>(&self.days)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.unit_prices)?;
         out.push_sql(", ");

@@ -1,5 +1,5 @@
 //! Ranking by measured performance: each capsule's executions over a sliding window
-//! (30 days, counted per hour in [`performance`]) become a success rate (Wilson lower
+//! (30 days, counted per day in [`performance`]) become a success rate (Wilson lower
 //! bound), p50/p95 latency (exact below 64 ms, else within 3 %: see [`latency_buckets`]),
 //! mean cost, volume and recency, blended into one quality score by one formula:
 //!
@@ -40,7 +40,7 @@ pub const WINDOW_DAYS: i64 = 30;
 pub struct CapsuleStats {
     pub capsule: String,
     pub window_days: i64,
-    /// Executions that ended in the window (from the top of its first hour).
+    /// Executions that ended in the window (from midnight UTC of its first day).
     pub executions: i64,
     pub succeeded: i64,
     /// The lower bound of the 95 % Wilson interval of the success rate.
@@ -115,12 +115,12 @@ impl Accumulated {
 }
 
 /// Recomputes the stats of every capsule with executions in the window (and clears those
-/// whose executions left it) from the performance cells of its hours, forgetting older
+/// whose executions left it) from the performance cells of its days, forgetting older
 /// cells; touches the capsules whose figures changed, so every replica's search index
 /// picks up the new rank. Returns how many changed. The window starts at the top of the
-/// hour [`WINDOW_DAYS`] before `now`.
+/// day [`WINDOW_DAYS`] days before `now` (UTC), so it holds 30 to 31 days.
 pub fn refresh(connection: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
-    let since = performance::hour_of(now - TimeDelta::days(WINDOW_DAYS));
+    let since = performance::day_of(now - TimeDelta::days(WINDOW_DAYS));
     performance::forget_before(connection, since)?;
     let mut per_capsule: BTreeMap<String, Accumulated> = BTreeMap::new();
     for cell in performance::since(connection, since)? {
