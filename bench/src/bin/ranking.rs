@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
     println!("baseline, from every execution of the window: {baseline:.2} ms median ({runs} rows)");
     println!("ratio: {:.1}× faster", baseline / refresh);
 
-    // Both ways must agree (up to the buckets' 3 % on latencies above 64 ms).
+    // Both ways must agree (up to the buckets' 1/32 on latencies above 64 ms).
     for (capsule, (executions, succeeded, p95)) in baseline_stats {
         let stats = ranking::stats_of(&mut connection, &capsule)?
             .ok_or_else(|| anyhow::anyhow!("{capsule} has no stats"))?;

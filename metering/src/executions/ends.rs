@@ -15,8 +15,9 @@
 //! the database fails whole.
 //!
 //! On PostgreSQL too a group is one transaction. Its locks are taken in one order — the
-//! executions by id, then the rollup cells by tenant, key and cell — so two groups, or a
-//! group and an ingestion, cannot deadlock.
+//! executions by id, then the rollup cells by tenant, key and cell, then the capsules'
+//! performance cells by key — so two groups, or a group and an ingestion, cannot
+//! deadlock.
 
 use super::record::{self, End};
 use crate::db::executions::ExecutionRow;

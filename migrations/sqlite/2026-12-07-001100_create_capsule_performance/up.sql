@@ -16,5 +16,6 @@ CREATE TABLE capsule_performance (
     last_ended_at TIMESTAMP NOT NULL,
     PRIMARY KEY (capsule, day, unit_price, latency_bucket, shard)
 );
--- Ranking was its only reader.
+-- Ranking was its reader; the executions an operator lists by capsule alone (no tenant)
+-- are now found by a scan.
 DROP INDEX executions_by_capsule;

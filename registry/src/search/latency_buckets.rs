@@ -1,6 +1,6 @@
 //! Latency histogram buckets for ranking: a run's duration in milliseconds maps to a
 //! bucket that is exact below 64 ms and then splits each power of two into 16 equal
-//! parts, so a bucket's midpoint is within 1/32 (≈3 %) of every duration in it. Ranking
+//! parts, so a bucket's midpoint is within 1/32 (3.125 %) of every duration in it. Ranking
 //! keeps counts per bucket instead of every duration, and reads its percentiles from them.
 //!
 //! `migrations/*/…_backfill_capsule_performance` computes the same buckets in SQL; a test

@@ -1,6 +1,6 @@
 //! Ranking by measured performance: each capsule's executions over a sliding window
 //! (30 days, counted per day in [`performance`]) become a success rate (Wilson lower
-//! bound), p50/p95 latency (exact below 64 ms, else within 3 %: see [`latency_buckets`]),
+//! bound), p50/p95 latency (exact below 64 ms, else within 3.2 %: see [`latency_buckets`]),
 //! mean cost, volume and recency, blended into one quality score by one formula:
 //!
 //! ```text
@@ -45,9 +45,9 @@ pub struct CapsuleStats {
     pub succeeded: i64,
     /// The lower bound of the 95 % Wilson interval of the success rate.
     pub success_lower_bound: f64,
-    /// Median duration in milliseconds: exact below 64 ms, else within 3 %.
+    /// Median duration in milliseconds: exact below 64 ms, else within 3.2 %.
     pub p50_ms: i64,
-    /// 95th percentile duration in milliseconds: exact below 64 ms, else within 3 %.
+    /// 95th percentile duration in milliseconds: exact below 64 ms, else within 3.2 %.
     pub p95_ms: i64,
     /// Mean charge per execution (the capsule's price on successful runs), exact decimal.
     pub mean_cost: String,
