@@ -78,13 +78,13 @@ pub fn record_ends(
     now: NaiveDateTime,
 ) -> Result<Vec<ExecutionRow>, MeteringError> {
     let mut rows: Vec<Option<ExecutionRow>> = vec![None; ends.len()];
+    // What ranking counts of each run that ended here.
+    let mut performance = Vec::with_capacity(ends.len());
     // By tenant and key, in order, so that transactions meet shared rollup cells in one order.
     let mut usage: BTreeMap<(&TenantId, &ApiKeyId), Vec<Metered>> = BTreeMap::new();
     // Executions in id order, for the same reason: two groups that end the same running
     // rows (a run's own end and a sweeper's on another replica) lock them in one order.
     let mut order: Vec<usize> = (0..ends.len()).collect();
-    // What ranking counts of each run that ended here.
-    let mut performance = Vec::with_capacity(ends.len());
     order.sort_by(|&left, &right| ends[left].execution.id.cmp(&ends[right].execution.id));
     for index in order {
         let End { execution, recording, outcome } = &ends[index];
@@ -289,13 +289,9 @@ mod tests {
 
     /// Every cell, its shards added together.
     fn cells(connection: &mut DbConnection) -> Vec<PerformanceCell> {
-        let since = now_minus_days(40);
+        let since = caravan_core::db::now() - TimeDelta::days(40);
         let cells = performance::since(connection, since).expect("cells");
         performance::merged(cells.into_iter().map(|cell| PerformanceCell { shard: 0, ..cell }))
-    }
-
-    fn now_minus_days(days: i64) -> NaiveDateTime {
-        caravan_core::db::now() - TimeDelta::days(days)
     }
 
     /// On PostgreSQL when the suite runs there.

@@ -6,6 +6,8 @@
 //! `migrations/*/…_backfill_capsule_performance` computes the same buckets in SQL; a test
 //! in `caravan-metering` holds the two together.
 
+use std::collections::BTreeMap;
+
 /// Durations below this are their own bucket.
 const EXACT_BELOW_MS: i64 = 64;
 /// log2 of [`EXACT_BELOW_MS`]: the first power of two that is split.
@@ -43,10 +45,10 @@ pub const fn latency_of(bucket: i32) -> i64 {
     (PARTS + part) * width + width / 2
 }
 
-/// The nearest-rank percentile of a histogram given as `(bucket, count)` in bucket order,
-/// as the duration its bucket stands for; 0 when it is empty.
-pub fn percentile(histogram: &[(i32, i64)], quantile: f64) -> i64 {
-    let total: i64 = histogram.iter().map(|(_, count)| count).sum();
+/// The nearest-rank percentile of a histogram (runs per bucket), as the duration its
+/// bucket stands for; 0 when it is empty.
+pub fn percentile(histogram: &BTreeMap<i32, i64>, quantile: f64) -> i64 {
+    let total: i64 = histogram.values().sum();
     if total <= 0 {
         return 0;
     }
@@ -58,7 +60,7 @@ pub fn percentile(histogram: &[(i32, i64)], quantile: f64) -> i64 {
             return latency_of(*bucket);
         }
     }
-    histogram.last().map_or(0, |(bucket, _)| latency_of(*bucket))
+    histogram.last_key_value().map_or(0, |(bucket, _)| latency_of(*bucket))
 }
 
 #[cfg(test)]
@@ -96,10 +98,10 @@ mod tests {
 
     #[test]
     fn percentiles_take_the_nearest_rank() {
-        let histogram = [(10, 1), (20, 1), (30, 1), (40, 1)];
+        let histogram = BTreeMap::from([(10, 1), (20, 1), (30, 1), (40, 1)]);
         assert_eq!(percentile(&histogram, 0.5), 20);
         assert_eq!(percentile(&histogram, 0.95), 40);
-        assert_eq!(percentile(&[(5, 99), (200, 1)], 0.99), 5);
-        assert_eq!(percentile(&[], 0.5), 0);
+        assert_eq!(percentile(&BTreeMap::from([(5, 99), (200, 1)]), 0.99), 5);
+        assert_eq!(percentile(&BTreeMap::new(), 0.5), 0);
     }
 }

@@ -30,6 +30,8 @@ pub struct PerformanceCell {
     /// The per-execution price the runs carried (decimal), `''` when none.
     pub unit_price: String,
     pub latency_bucket: i32,
+    /// Which of the cell's rows this is; readers add a cell's shards. Cells about to be
+    /// added carry 0: [`add`] writes them to the shard it is given.
     pub shard: i16,
     pub executions: i64,
     pub succeeded: i64,
@@ -99,7 +101,7 @@ pub fn add(connection: &mut DbConnection, cells: &[PerformanceCell], shard: i16)
         // One statement per cell, which stays prepared: in one transaction that is cheap.
         DbConnection::Sqlite(sqlite) => {
             for cell in cells {
-                AddToCellSqlite(cell).execute(sqlite)?;
+                AddToCellSqlite { cell, shard }.execute(sqlite)?;
             }
         }
         DbConnection::Postgres(postgres) => {
@@ -131,7 +133,10 @@ const ON_CONFLICT: &str = " ON CONFLICT (capsule, day, unit_price, latency_bucke
 /// The upsert of one cell on SQLite, written out so that it stays prepared (diesel
 /// prepares every `ON CONFLICT … DO UPDATE` anew).
 #[derive(Debug)]
-struct AddToCellSqlite<'a>(&'a PerformanceCell);
+struct AddToCellSqlite<'a> {
+    cell: &'a PerformanceCell,
+    shard: i16,
+}
 
 impl QueryId for AddToCellSqlite<'_> {
     type QueryId = AddToCellSqlite<'static>;
@@ -140,7 +145,7 @@ impl QueryId for AddToCellSqlite<'_> {
 
 impl QueryFragment<Sqlite> for AddToCellSqlite<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        let cell = self.0;
+        let cell = self.cell;
         out.push_sql(COLUMNS);
         out.push_sql(" VALUES (");
         out.push_bind_param::<Text, _>(&cell.capsule)?;
@@ -150,8 +155,9 @@ impl QueryFragment<Sqlite> for AddToCellSqlite<'_> {
         out.push_bind_param::<Text, _>(&cell.unit_price)?;
         out.push_sql(", ");
         out.push_bind_param::<Integer, _>(&cell.latency_bucket)?;
-        // SQLite keeps every cell in shard 0: it serializes its writers anyway.
-        out.push_sql(", 0, ");
+        out.push_sql(", ");
+        out.push_bind_param::<SmallInt, _>(&self.shard)?;
+        out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&cell.executions)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&cell.succeeded)?;

@@ -134,8 +134,6 @@ pub fn refresh(connection: &mut DbConnection, now: NaiveDateTime) -> QueryResult
         .collect();
     let mut changed = 0;
     for (capsule, accumulated) in &per_capsule {
-        let latencies: Vec<(i32, i64)> =
-            accumulated.latencies.iter().map(|(bucket, runs)| (*bucket, *runs)).collect();
         let mean_cost =
             (accumulated.charged / Decimal::from(accumulated.executions.max(1))).round_dp(6).normalize();
         let mut stats = CapsuleStats {
@@ -144,8 +142,8 @@ pub fn refresh(connection: &mut DbConnection, now: NaiveDateTime) -> QueryResult
             executions: accumulated.executions,
             succeeded: accumulated.succeeded,
             success_lower_bound: wilson_lower_bound(accumulated.succeeded, accumulated.executions),
-            p50_ms: latency_buckets::percentile(&latencies, 0.5),
-            p95_ms: latency_buckets::percentile(&latencies, 0.95),
+            p50_ms: latency_buckets::percentile(&accumulated.latencies, 0.5),
+            p95_ms: latency_buckets::percentile(&accumulated.latencies, 0.95),
             mean_cost: mean_cost.to_string(),
             last_execution_at: accumulated.last,
             quality: 0.0,
