@@ -173,12 +173,20 @@ fn hash(bytes: &[u8]) -> u32 {
 }
 
 /// Whether `a` becomes `b` with at most one edit: a letter added, removed or changed, or
-/// two neighbouring letters swapped.
+/// two neighbouring letters swapped. Words are nearly always ASCII, compared as they are;
+/// others letter by letter.
 fn one_edit_apart(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return one_edit_apart_in(a.as_bytes(), b.as_bytes());
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let (longer, shorter) = if a.len() >= b.len() { (&a, &b) } else { (&b, &a) };
-    let Some(at) = shorter.iter().zip(longer.iter()).position(|(x, y)| x != y) else {
+    one_edit_apart_in(&a, &b)
+}
+
+fn one_edit_apart_in<Letter: PartialEq>(a: &[Letter], b: &[Letter]) -> bool {
+    let (longer, shorter) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    let Some(at) = shorter.iter().zip(longer).position(|(x, y)| x != y) else {
         return longer.len() - shorter.len() <= 1;
     };
     match longer.len() - shorter.len() {
@@ -235,6 +243,10 @@ mod tests {
         for (a, b) in [("react", "rect!"), ("abc", "bcd"), ("react", "reacttt"), ("abcd", "badc"), ("é", "")]
         {
             assert_eq!(one_edit_apart(a, b), a == "é", "{a} {b}");
+        }
+        // Letters, not bytes: `é` is two bytes, and one letter.
+        for (a, b) in [("café", "cafe"), ("café", "caf"), ("naïve", "naive"), ("über", "ubre")] {
+            assert_eq!(one_edit_apart(a, b), b != "ubre", "{a} {b}");
         }
     }
 
