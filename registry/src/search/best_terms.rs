@@ -10,6 +10,10 @@
 //! as the blocks of document ids they are stored in, a slice at a time, rather than one
 //! document at a time through a cursor that checks at each step whether its block ended.
 //!
+//! A search takes the matches with `for_each_match` (`matches`), one direct call each. As
+//! a tantivy `Query` it also composes with others; its unit tests compare both ways with
+//! what tantivy's own queries compute.
+//!
 //! Given the segments' rows (`rows`), the scorer reads the rows of a window's matches as
 //! soon as the window is filled. The collectors read each match's row as it is handed
 //! out, one at a time: a cache miss each, paid in turn. Read together, the misses
@@ -52,6 +56,18 @@ impl BestTermsQuery {
         self.values = Some(values);
         self
     }
+
+    /// Calls `each` with every matching document of the segment of `reader` and its
+    /// score, in order: what a collector gets through `Weight::for_each`, without a
+    /// virtual call per document.
+    pub fn for_each_match(
+        &self,
+        reader: &SegmentReader,
+        each: impl FnMut(DocId, Score),
+    ) -> tantivy::Result<()> {
+        open_scorer(&self.words, self.values.as_deref(), reader, 1.0)?.for_each_match(each);
+        Ok(())
+    }
 }
 
 impl Query for BestTermsQuery {
@@ -73,20 +89,7 @@ struct BestTermsWeight {
 
 impl Weight for BestTermsWeight {
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let mut sources = Vec::with_capacity(self.words.iter().map(Vec::len).sum());
-        for (word, terms) in self.words.iter().enumerate() {
-            for (term, score) in terms {
-                let postings = reader
-                    .inverted_index(term.field())?
-                    .read_block_postings(term, IndexRecordOption::Basic)?;
-                if let Some(postings) = postings {
-                    sources.push(Source { word, score: score * boost, postings, at: 0 });
-                }
-            }
-        }
-        // Reading ahead only saves time: a segment whose values cannot be read goes without.
-        let values = self.values.as_ref().and_then(|values| values.of(reader).ok());
-        Ok(Box::new(BestTermsScorer::new(sources, values)))
+        Ok(Box::new(open_scorer(&self.words, self.values.as_deref(), reader, boost)?))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
@@ -96,6 +99,28 @@ impl Weight for BestTermsWeight {
         }
         Ok(Explanation::new("sum over the words of the best term each matches", scorer.score()))
     }
+}
+
+/// The scorer of `words` in the segment of `reader`, reading the rows of `values` ahead.
+fn open_scorer(
+    words: &[Vec<(Term, Score)>],
+    values: Option<&WarmValues>,
+    reader: &SegmentReader,
+    boost: Score,
+) -> tantivy::Result<BestTermsScorer> {
+    let mut sources = Vec::with_capacity(words.iter().map(Vec::len).sum());
+    for (word, terms) in words.iter().enumerate() {
+        for (term, score) in terms {
+            let postings =
+                reader.inverted_index(term.field())?.read_block_postings(term, IndexRecordOption::Basic)?;
+            if let Some(postings) = postings {
+                sources.push(Source { word, score: score * boost, postings, at: 0 });
+            }
+        }
+    }
+    // Reading ahead only saves time: a segment whose values cannot be read goes without.
+    let values = values.and_then(|values| values.of(reader).ok());
+    Ok(BestTermsScorer::new(sources, values))
 }
 
 /// One term's postings in a segment, and what it scores for its word.
@@ -214,6 +239,23 @@ impl BestTermsScorer {
             values.rows.read_ahead(start, &window.pending);
         }
         true
+    }
+
+    /// Hands out every match from the current one on, and ends exhausted.
+    fn for_each_match(&mut self, mut each: impl FnMut(DocId, Score)) {
+        if self.doc == TERMINATED {
+            return;
+        }
+        each(self.doc, self.score);
+        loop {
+            while let Some((doc, score)) = self.window.next_pending() {
+                each(doc, score);
+            }
+            if !self.refill() {
+                break;
+            }
+        }
+        self.doc = TERMINATED;
     }
 }
 
@@ -385,6 +427,17 @@ mod tests {
         Ok(found)
     }
 
+    /// What `for_each_match` hands out over every segment.
+    fn each_match(searcher: &Searcher, query: &BestTermsQuery) -> anyhow::Result<Vec<(DocAddress, Score)>> {
+        let mut found = Vec::new();
+        for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
+            query.for_each_match(segment, |doc, score| {
+                found.push((DocAddress::new(ordinal as u32, doc), score))
+            })?;
+        }
+        Ok(found)
+    }
+
     fn assert_same(actual: &[(DocAddress, Score)], expected: &[(DocAddress, Score)], what: &str) {
         assert_eq!(actual.len(), expected.len(), "{what}: how many match");
         for ((address, score), (expected_address, expected_score)) in actual.iter().zip(expected) {
@@ -422,7 +475,9 @@ mod tests {
                 0 => BestTermsQuery::new(words.clone()),
                 _ => BestTermsQuery::new(words.clone()).reading_rows_ahead(Arc::new(WarmValues::default())),
             };
-            assert_same(&everything(&searcher, &query)?, &everything(&searcher, &*composed(&words))?, &what);
+            let expected = everything(&searcher, &*composed(&words))?;
+            assert_same(&everything(&searcher, &query)?, &expected, &what);
+            assert_same(&each_match(&searcher, &query)?, &expected, &format!("{what}, each match"));
 
             // Excluded by a filter, and intersected with a dense one and with a sparse one (a
             // few documents thousands apart), so that the documents are also sought, within

@@ -13,15 +13,17 @@
 
 use super::best_terms::BestTermsQuery;
 use super::expand::Expander;
-use super::facets::FacetCounter;
+use super::facets::{FACETS, FacetCounter};
 use super::index::SearchIndex;
+use super::matches::{self, Filters};
 use super::ranking::CapsuleStats;
 use super::schema::{TEXT, WORDS, tokens};
 use super::snippets::Highlighter;
+use super::statuses::{Hidden, Hideable};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::collector::{Collector, Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
 use utoipa::ToSchema;
@@ -134,42 +136,20 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
         return Ok(SearchResults { total: 0, hits: Vec::new(), facets: Facets::default() });
     }
     let text = text_query(index, &searcher, &request.q, &words);
-    let query = with_filters(index, text, request);
 
-    let facet_counter = FacetCounter { values: &index.values };
-    let sort = request.sort;
-    let values = Arc::clone(&index.values);
-    let top = TopDocs::with_limit(request.limit.max(1))
-        .and_offset(request.offset.min(MAX_OFFSET))
-        .tweak_score(move |segment: &SegmentReader| {
-            let values = values.of(segment).ok();
-            let fast = segment.fast_fields();
-            let executions = fast.u64("executions").ok();
-            let published = fast.i64("published_at").ok();
-            move |doc: DocId, score: Score| {
-                let (quality, popularity) = values.as_ref().map_or((0.0, 0.0), |values| {
-                    let row = values.rows.row(doc);
-                    (row.quality, row.popularity)
-                });
-                match sort {
-                    Sort::Relevance => f64::from(score).powi(3) * (1.0 + 0.5 * quality) * (1.0 + popularity),
-                    Sort::Rank => quality + popularity / 1000.0,
-                    Sort::Executions => {
-                        executions.as_ref().and_then(|column| column.first(doc)).unwrap_or(0) as f64
-                    }
-                    Sort::Recent => {
-                        published.as_ref().and_then(|column| column.first(doc)).unwrap_or(0) as f64
-                    }
-                }
-            }
-        });
-    let (top, facet_counts, total) = searcher.search(&query, &(top, facet_counter, Count))?;
+    let collectors = (top_results(index, request), FacetCounter { values: &index.values }, Count);
     let mut matched_terms = Vec::new();
-    query.query_terms(&mut |term, _| {
-        if term.field() == fields.description {
-            matched_terms.push(term);
+    let (top, facet_counts, total) = match &text {
+        Some(text) => {
+            text.query_terms(&mut |term, _| {
+                if term.field() == fields.description {
+                    matched_terms.push(term);
+                }
+            });
+            matches::collect(&searcher, &index.values, text, &filters(request), &collectors)?
         }
-    });
+        None => searcher.search(&*with_filters(index, Box::new(AllQuery), request), &collectors)?,
+    };
     let mut highlighter = Highlighter::new(&index.index, matched_terms);
     let mut hits = Vec::with_capacity(top.len());
     for (score, address) in top {
@@ -203,6 +183,39 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
     Ok(SearchResults { total, hits, facets })
 }
 
+/// The page of results asked for, by the request's sort order.
+fn top_results(
+    index: &SearchIndex,
+    request: &SearchRequest,
+) -> impl Collector<Fruit = Vec<(f64, DocAddress)>> + use<> {
+    let sort = request.sort;
+    let values = Arc::clone(&index.values);
+    TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset.min(MAX_OFFSET)).tweak_score(
+        move |segment: &SegmentReader| {
+            let values = values.of(segment).ok();
+            let fast = segment.fast_fields();
+            let executions = fast.u64("executions").ok();
+            let published = fast.i64("published_at").ok();
+            move |doc: DocId, score: Score| {
+                let (quality, popularity) = values.as_ref().map_or((0.0, 0.0), |values| {
+                    let row = values.rows.row(doc);
+                    (row.quality, row.popularity)
+                });
+                match sort {
+                    Sort::Relevance => f64::from(score).powi(3) * (1.0 + 0.5 * quality) * (1.0 + popularity),
+                    Sort::Rank => quality + popularity / 1000.0,
+                    Sort::Executions => {
+                        executions.as_ref().and_then(|column| column.first(doc)).unwrap_or(0) as f64
+                    }
+                    Sort::Recent => {
+                        published.as_ref().and_then(|column| column.first(doc)).unwrap_or(0) as f64
+                    }
+                }
+            }
+        },
+    )
+}
+
 /// A hit's rank components: quality and popularity from its row, executions from their
 /// column, the measured figures from the JSON stored with it.
 fn rank_components(
@@ -232,10 +245,16 @@ fn rank_components(
 /// short name is the words joined by `-` or by nothing gets 3 more (1.5 one edit away, from
 /// 4 letters on). `relevance` then takes the cube, so matching more of the words outweighs
 /// popularity. Typos and prefixes stand for the few indexed words `expand` finds for them.
-fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[String]) -> Box<dyn Query> {
+/// None when there are no words: every capsule matches.
+fn text_query(
+    index: &SearchIndex,
+    searcher: &Searcher,
+    raw: &str,
+    words: &[String],
+) -> Option<BestTermsQuery> {
     let fields = index.fields;
     if words.is_empty() {
-        return Box::new(AllQuery);
+        return None;
     }
     let mut expander = Expander::new(searcher, &index.values);
     let mut scored_words: Vec<Vec<(Term, Score)>> = Vec::new();
@@ -277,7 +296,7 @@ fn text_query(index: &SearchIndex, searcher: &Searcher, raw: &str, words: &[Stri
         }
     }
     scored_words.push(named);
-    Box::new(BestTermsQuery::new(scored_words).reading_rows_ahead(Arc::clone(&index.values)))
+    Some(BestTermsQuery::new(scored_words).reading_rows_ahead(Arc::clone(&index.values)))
 }
 
 /// Words too common to tell capsules apart; matching them would only cost time.
@@ -316,6 +335,27 @@ pub fn typo_distance(word: &str) -> u8 {
     }
 }
 
+/// The request's filters and hidden statuses, for a text search (`matches`).
+fn filters(request: &SearchRequest) -> Filters<'_> {
+    let value = |field: &str| match field {
+        "category" => request.category.as_deref(),
+        "license" => request.license.as_deref(),
+        "publisher" => request.publisher.as_deref(),
+        "tier" => request.tier.as_deref(),
+        _ => None,
+    };
+    let hidden = [
+        Some(Hideable::Revoked),
+        (!request.include_yanked).then_some(Hideable::Yanked),
+        (!request.include_deprecated).then_some(Hideable::Deprecated),
+    ];
+    Filters {
+        hidden: Hidden::of(hidden.into_iter().flatten()),
+        values: FACETS.map(|facet| value(facet.field)),
+    }
+}
+
+/// The request's filters and hidden statuses around `text`, as one boolean query.
 fn with_filters(index: &SearchIndex, text: Box<dyn Query>, request: &SearchRequest) -> Box<dyn Query> {
     let fields = index.fields;
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text)];
@@ -326,8 +366,9 @@ fn with_filters(index: &SearchIndex, text: Box<dyn Query>, request: &SearchReque
         (fields.tier, &request.tier),
     ] {
         if let Some(value) = value {
-            let term = Term::from_field_text(field, value);
-            clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+            // A filter only selects: it adds nothing to the score.
+            let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
         }
     }
     let status = |value: &str| -> Box<dyn Query> {
@@ -391,7 +432,9 @@ pub fn suggest(index: &SearchIndex, prefix: &str, limit: usize) -> tantivy::Resu
 
 #[cfg(test)]
 mod tests {
-    use super::significant;
+    use super::*;
+    use crate::search::documents::SearchDoc;
+    use crate::search::index::tests::{committed, doc};
 
     fn kept(query: &str) -> Vec<String> {
         let words: Vec<String> = query.split(' ').map(str::to_owned).collect();
@@ -405,5 +448,90 @@ mod tests {
         assert_eq!(kept("to be or not"), ["not"]);
         assert_eq!(kept("for the"), ["for", "the"]);
         assert!(kept("").iter().all(String::is_empty));
+    }
+
+    /// Capsules with a few words, categories, licenses, tiers and statuses drawn at random
+    /// (the same on every run); `Apache-2.0` and the category `zip` only in the first
+    /// commit's.
+    fn varied(commit: usize, count: usize) -> Vec<SearchDoc> {
+        const WORDS: [&str; 6] = ["http", "client", "parser", "color", "stream", "test"];
+        (0..count)
+            .map(|at| {
+                let i = commit * count + at;
+                let pick = |salt: u64, choices: usize| {
+                    ((i as u64 + salt * 1_000_003).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
+                        % choices
+                };
+                let mut categories = vec![["cli", "http"][pick(1, 2)].to_owned()];
+                if pick(2, 3) == 0 {
+                    categories.push(if commit == 0 { "zip" } else { "web" }.to_owned());
+                }
+                SearchDoc {
+                    description: format!("a {} {} tool", WORDS[pick(3, 6)], WORDS[pick(4, 6)]),
+                    categories,
+                    license: ["MIT", "ISC", if commit == 0 { "Apache-2.0" } else { "MIT" }][pick(5, 3)]
+                        .to_owned(),
+                    tier: ["fast", "balanced"][pick(6, 2)].to_owned(),
+                    status: ["active", "active", "deprecated", "yanked", "active", "revoked"][pick(7, 6)]
+                        .to_owned(),
+                    ..doc(&format!("pub{}/{}-{i}", pick(8, 4), WORDS[pick(9, 6)]))
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_text_search_collects_what_the_boolean_query_of_text_and_filters_does() -> anyhow::Result<()> {
+        let mut commits: Vec<Vec<SearchDoc>> = (0..3).map(|commit| varied(commit, 30)).collect();
+        // Every fifth capsule again, its status changed: the copies before are deleted.
+        let again = commits.concat().into_iter().step_by(5).enumerate();
+        commits.push(
+            again
+                .map(|(at, capsule)| SearchDoc { status: ["active", "yanked"][at % 2].to_owned(), ..capsule })
+                .collect(),
+        );
+        let (_directory, index) = committed(commits)?;
+        let searcher = index.searcher();
+        assert!(searcher.segment_readers().iter().any(|segment| segment.alive_bitset().is_some()));
+
+        let requests = [
+            SearchRequest::default(),
+            SearchRequest { include_yanked: true, ..SearchRequest::default() },
+            SearchRequest { include_yanked: true, include_deprecated: true, ..SearchRequest::default() },
+            SearchRequest { category: Some("http".to_owned()), ..SearchRequest::default() },
+            SearchRequest {
+                category: Some("zip".to_owned()),
+                include_deprecated: true,
+                ..SearchRequest::default()
+            },
+            SearchRequest { license: Some("Apache-2.0".to_owned()), ..SearchRequest::default() },
+            SearchRequest {
+                publisher: Some("pub2".to_owned()),
+                tier: Some("fast".to_owned()),
+                ..SearchRequest::default()
+            },
+            SearchRequest { license: Some("nobody's".to_owned()), ..SearchRequest::default() },
+        ];
+        let mut compared = Vec::new();
+        for q in ["http", "client tool", "colr", "parser stream", "pub1 te"] {
+            let words = tokens(&index.index, WORDS, q);
+            let text = text_query(&index, &searcher, q, &words).expect("words");
+            for request in &requests {
+                let collectors = (
+                    TopDocs::with_limit(200).order_by_score(),
+                    FacetCounter { values: &index.values },
+                    Count,
+                );
+                let boolean = with_filters(&index, Box::new(text.clone()), request);
+                let expected = searcher.search(&*boolean, &collectors)?;
+                let collected =
+                    matches::collect(&searcher, &index.values, &text, &filters(request), &collectors)?;
+                assert_eq!(collected, expected, "{q:?} with {request:?}");
+                compared.push(expected.2);
+            }
+        }
+        let found = compared.iter().filter(|&&total| total > 0).count();
+        assert!(found >= 30, "{found} of {} comparisons found something: {compared:?}", compared.len());
+        Ok(())
     }
 }

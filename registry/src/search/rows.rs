@@ -121,6 +121,27 @@ impl Rows {
         }
     }
 
+    /// Whether `row` has the term ordinal `ord` of the `facet`th entry of [`FACETS`]: a
+    /// filter's test, one comparison for a field's one value.
+    #[inline]
+    pub fn has(&self, row: &DocRow, facet: usize, ord: u32) -> bool {
+        match row.facets.get(facet) {
+            Some(&slot) if slot < LIST => slot == ord,
+            Some(&NONE) | None => false,
+            Some(_) => self.ords(row, facet).contains(&ord),
+        }
+    }
+
+    /// The term ordinal of `value` in the `facet`th entry of [`FACETS`], if a document of
+    /// the segment has it.
+    pub fn ord_of(&self, facet: usize, value: &str) -> Option<u32> {
+        let text = self.text.get(facet)?;
+        // In the dictionary's order, which is the order of the bytes.
+        text.binary_search_by(|known| known.as_bytes().cmp(value.as_bytes()))
+            .ok()
+            .and_then(|ord| u32::try_from(ord).ok())
+    }
+
     /// Calls `count(facet, ord)` for each term ordinal of each entry of [`FACETS`] in
     /// `row`: facet counting's inner loop, where a field's one ordinal costs one
     /// comparison.
@@ -222,6 +243,13 @@ mod tests {
         );
         assert_eq!((rows.row(1).quality, rows.row(1).popularity), (0.25, 0.0));
         assert_eq!(rows.term_count(category_at), 2);
+        let [cli, http] = ["cli", "http"].map(|value| rows.ord_of(category_at, value).expect("indexed"));
+        assert_eq!(rows.ord_of(category_at, "zip"), None);
+        assert!(rows.has(rows.row(0), category_at, cli) && rows.has(rows.row(0), category_at, http));
+        assert!(!rows.has(rows.row(2), category_at, cli) && rows.has(rows.row(2), category_at, http));
+        assert!(!rows.has(rows.row(1), category_at, http), "no category");
+        let mit = rows.ord_of(license_at, "MIT").expect("indexed");
+        assert!(rows.has(rows.row(0), license_at, mit) && !rows.has(rows.row(1), license_at, mit));
         assert!(text(category_at, 3).is_empty(), "beyond the segment");
     }
 

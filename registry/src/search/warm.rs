@@ -1,15 +1,16 @@
 //! What every search reads of every document it matches, held in memory per segment: the
-//! rank inputs and facet ordinals in one row per document (`rows`), and the words of the
-//! typo-tolerant fields filed for one-typo lookups (`typo_index`). A broad query touches
-//! tens of thousands of documents; reading a row costs a fraction of decoding fast columns,
-//! and turning a facet's top ordinals back into text becomes an index instead of a
-//! dictionary lookup.
+//! rank inputs and facet ordinals in one row per document (`rows`), the lifecycle
+//! statuses (`statuses`), and the words of the typo-tolerant fields filed for one-typo
+//! lookups (`typo_index`). A broad query touches tens of thousands of documents; reading
+//! a row costs a fraction of decoding fast columns, and turning a facet's top ordinals
+//! back into text becomes an index instead of a dictionary lookup.
 //!
 //! A segment never changes once written (deletes only hide documents), so its values are
 //! read once: by the reader's warmer, when a commit makes the segment visible, so no
 //! search waits for it. They are dropped when no searcher uses the segment any more.
 
 use super::rows::Rows;
+use super::statuses::Statuses;
 use super::typo_index::{TYPO_INDEXED, TypoIndex};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -22,6 +23,8 @@ use tantivy::{Searcher, SearcherGeneration, SegmentReader, Warmer};
 pub struct SegmentValues {
     /// Indexed by document id.
     pub rows: Rows,
+    /// Which documents are deprecated, yanked or revoked.
+    pub statuses: Statuses,
     /// One per entry of [`TYPO_INDEXED`] present in the schema.
     typos: Vec<TypoIndex>,
 }
@@ -34,7 +37,7 @@ impl SegmentValues {
             .filter_map(|name| schema.get_field(name).ok())
             .map(|field| TypoIndex::read(segment, field))
             .collect::<Result<_, _>>()?;
-        Ok(Self { rows: Rows::read(segment)?, typos })
+        Ok(Self { rows: Rows::read(segment)?, statuses: Statuses::read(segment)?, typos })
     }
 
     /// The one-typo lookup of `field`, if it has one.
