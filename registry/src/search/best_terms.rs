@@ -248,9 +248,7 @@ impl BestTermsScorer {
         }
         each(self.doc, self.score);
         loop {
-            while let Some((doc, score)) = self.window.next_pending() {
-                each(doc, score);
-            }
+            self.window.drain(&mut each);
             if !self.refill() {
                 break;
             }
@@ -270,6 +268,19 @@ impl Window {
                 self.sums[slot] += std::mem::take(&mut self.best[slot]);
             }
         }
+    }
+
+    /// Hands out every pending document with its sum, clearing both.
+    fn drain(&mut self, each: &mut impl FnMut(DocId, Score)) {
+        for (block, pending) in self.pending.iter_mut().enumerate().skip(self.block) {
+            let mut bits = std::mem::take(pending);
+            while bits != 0 {
+                let slot = (block * 64 + bits.trailing_zeros() as usize) % WINDOW;
+                bits &= bits - 1;
+                each(self.start + slot as DocId, std::mem::take(&mut self.sums[slot]));
+            }
+        }
+        self.block = WINDOW_BLOCKS;
     }
 
     /// The next pending document, its sum taken (and cleared).

@@ -1,7 +1,7 @@
 //! Facet counts: how many of the matching capsules have each category, license, publisher
 //! and tier. Counted by term ordinal from the segment's in-memory rows (`rows`), an
-//! array increment per matching document; only the most frequent values of each segment
-//! are reported.
+//! array increment per matching document, by the results collector (`results`); only the
+//! most frequent values of each segment are reported.
 //!
 //! The count arrays are the size of each field's vocabulary (tens of kilobytes for the
 //! publishers), so each search thread keeps its own and hands them back zeroed: the scan
@@ -11,12 +11,11 @@
 //! summed, the way search engines count terms across shards: exact for every value that
 //! is among the top of each segment, which covers the values shown in practice.
 
-use super::warm::{SegmentValues, WarmValues};
+use super::rows::DocRow;
+use super::warm::SegmentValues;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 /// One faceted field, by its name in the schema, and how many values to report.
 #[derive(Debug, Clone, Copy)]
@@ -46,15 +45,9 @@ thread_local! {
     static SPARE_COUNTS: RefCell<Option<Counts>> = const { RefCell::new(None) };
 }
 
-/// Counts the values of [`FACETS`] over the matching documents; the fruit holds, per field
-/// in the same order, the values most frequent first.
+/// One segment's facet counts over the documents collected in it.
 #[derive(Debug)]
-pub struct FacetCounter<'a> {
-    pub values: &'a WarmValues,
-}
-
-#[derive(Debug)]
-pub struct SegmentFacetCounter {
+pub struct SegmentFacetCounts {
     values: Arc<SegmentValues>,
     counts: Counts,
 }
@@ -66,58 +59,31 @@ pub struct SegmentOffers {
     offers: Vec<Vec<(u32, u32)>>,
 }
 
-impl Collector for FacetCounter<'_> {
-    type Fruit = Vec<Vec<(String, u64)>>;
-    type Child = SegmentFacetCounter;
-
-    fn for_segment(&self, _: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<Self::Child> {
-        let values = self.values.of(segment)?;
+impl SegmentFacetCounts {
+    /// Counts over the segment of `values`, in this thread's spare arrays if it has them.
+    pub fn new(values: Arc<SegmentValues>) -> Self {
         let mut counts = SPARE_COUNTS.with_borrow_mut(Option::take).unwrap_or_default();
         for (facet, counts) in counts.iter_mut().enumerate() {
             // Zero throughout: what a spare holds, and what grows it.
             counts.resize(values.rows.term_count(facet), 0);
         }
-        Ok(SegmentFacetCounter { values, counts })
+        Self { values, counts }
     }
 
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, segments: Vec<SegmentOffers>) -> tantivy::Result<Self::Fruit> {
-        let mut merged = Vec::with_capacity(FACETS.len());
-        for (position, facet) in FACETS.iter().enumerate() {
-            let mut totals: HashMap<&str, u64> = HashMap::new();
-            for segment in &segments {
-                for &(ord, count) in segment.offers.get(position).into_iter().flatten() {
-                    if let Some(text) = segment.values.rows.text(position, ord) {
-                        *totals.entry(text).or_default() += u64::from(count);
-                    }
-                }
-            }
-            let mut values: Vec<(&str, u64)> = totals.into_iter().collect();
-            values.sort_unstable_by(|left, right| right.1.cmp(&left.1).then_with(|| left.0.cmp(right.0)));
-            values.truncate(facet.limit);
-            merged.push(values.into_iter().map(|(text, count)| (text.to_owned(), count)).collect());
-        }
-        Ok(merged)
-    }
-}
-
-impl SegmentCollector for SegmentFacetCounter {
-    type Fruit = SegmentOffers;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        let rows = &self.values.rows;
+    /// Counts the values of a document with `row`.
+    #[inline]
+    pub fn count(&mut self, row: &DocRow) {
         let counts = &mut self.counts;
-        rows.each_ord(rows.row(doc), |facet, ord| {
+        self.values.rows.each_ord(row, |facet, ord| {
             if let Some(count) = counts.get_mut(facet).and_then(|counts| counts.get_mut(ord as usize)) {
                 *count += 1;
             }
         });
     }
 
-    fn harvest(mut self) -> Self::Fruit {
+    /// The segment's most frequent values per field; the arrays go back to the thread,
+    /// zeroed.
+    pub fn offers(mut self) -> SegmentOffers {
         let offers = self
             .counts
             .iter_mut()
@@ -135,6 +101,27 @@ impl SegmentCollector for SegmentFacetCounter {
         SPARE_COUNTS.with_borrow_mut(|spare| *spare = Some(self.counts));
         SegmentOffers { values: self.values, offers }
     }
+}
+
+/// The segments' offers summed: per entry of [`FACETS`], in the same order, its values
+/// most frequent first.
+pub fn merge(segments: &[SegmentOffers]) -> Vec<Vec<(String, u64)>> {
+    let mut merged = Vec::with_capacity(FACETS.len());
+    for (position, facet) in FACETS.iter().enumerate() {
+        let mut totals: HashMap<&str, u64> = HashMap::new();
+        for segment in segments {
+            for &(ord, count) in segment.offers.get(position).into_iter().flatten() {
+                if let Some(text) = segment.values.rows.text(position, ord) {
+                    *totals.entry(text).or_default() += u64::from(count);
+                }
+            }
+        }
+        let mut values: Vec<(&str, u64)> = totals.into_iter().collect();
+        values.sort_unstable_by(|left, right| right.1.cmp(&left.1).then_with(|| left.0.cmp(right.0)));
+        values.truncate(facet.limit);
+        merged.push(values.into_iter().map(|(text, count)| (text.to_owned(), count)).collect());
+    }
+    merged
 }
 
 /// The ordinals counted at least once and their counts, leaving every count zero. Most
@@ -163,10 +150,9 @@ fn take_counted(counts: &mut [u32]) -> Vec<(u32, u32)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{FACETS, FacetCounter, take_counted};
+    use super::{FACETS, SegmentFacetCounts, merge, take_counted};
     use crate::search::documents::SearchDoc;
     use crate::search::index::tests::{committed, doc};
-    use tantivy::query::AllQuery;
 
     #[test]
     fn counts_add_up_across_segments_by_value() -> anyhow::Result<()> {
@@ -183,9 +169,21 @@ mod tests {
         // Each commit makes a segment or more (one per indexing thread).
         assert!(searcher.segment_readers().len() >= 2);
 
-        let counts = searcher.search(&AllQuery, &FacetCounter { values: &index.values })?;
+        let count_all = || -> anyhow::Result<Vec<Vec<(String, u64)>>> {
+            let mut offers = Vec::new();
+            for segment in searcher.segment_readers() {
+                let values = index.values.of(segment)?;
+                let mut counts = SegmentFacetCounts::new(values.clone());
+                for doc in 0..segment.max_doc() {
+                    counts.count(values.rows.row(doc));
+                }
+                offers.push(counts.offers());
+            }
+            Ok(merge(&offers))
+        };
+        let counts = count_all()?;
         // The second count starts from the arrays the first handed back.
-        assert_eq!(searcher.search(&AllQuery, &FacetCounter { values: &index.values })?, counts);
+        assert_eq!(count_all()?, counts);
         let of = |field: &str| {
             let position = FACETS.iter().position(|facet| facet.field == field).expect("faceted");
             counts[position].iter().map(|(value, count)| (value.as_str(), *count)).collect::<Vec<_>>()

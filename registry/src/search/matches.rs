@@ -1,13 +1,12 @@
 //! A text search collected in one pass per segment. Each match of the text scorer
 //! (`best_terms`) is checked against the segment's deleted documents, the statuses the
 //! search hides and its filters, all read from memory (`warm`), and handed to the
-//! collectors, each step a direct call.
+//! collector (`results`), the whole step inlined in the scorer's loop.
 //!
 //! The same search through tantivy's boolean query walks the postings of the status and
-//! filter terms beside the text's, and reaches the scorer and each collector through
-//! virtual calls: per match, more work than the match itself. A search without words
-//! (everything that passes the filters) still goes that way, driven by the filters'
-//! postings.
+//! filter terms beside the text's, and reaches the scorer and the collector through
+//! virtual calls. A search without words (everything that passes the filters) still goes
+//! that way, driven by the filters' postings.
 
 use super::best_terms::BestTermsQuery;
 use super::facets::FACETS;

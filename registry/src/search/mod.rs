@@ -20,6 +20,7 @@ pub mod performance;
 pub mod query;
 pub mod ranking;
 pub mod relevance;
+mod results;
 mod rows;
 pub mod schema;
 mod snippets;

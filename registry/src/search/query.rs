@@ -13,16 +13,17 @@
 
 use super::best_terms::BestTermsQuery;
 use super::expand::Expander;
-use super::facets::{FACETS, FacetCounter};
+use super::facets::FACETS;
 use super::index::SearchIndex;
 use super::matches::{self, Filters};
 use super::ranking::CapsuleStats;
+use super::results::{Collected, ResultsCollector};
 use super::schema::{TEXT, WORDS, tokens};
 use super::snippets::Highlighter;
 use super::statuses::{Hidden, Hideable};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use tantivy::collector::{Collector, Count, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
@@ -137,22 +138,27 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
     }
     let text = text_query(index, &searcher, &request.q, &words);
 
-    let collectors = (top_results(index, request), FacetCounter { values: &index.values }, Count);
+    let collector = ResultsCollector {
+        values: &index.values,
+        sort: request.sort,
+        offset: request.offset.min(MAX_OFFSET),
+        limit: request.limit,
+    };
     let mut matched_terms = Vec::new();
-    let (top, facet_counts, total) = match &text {
+    let Collected { total, page, facets } = match &text {
         Some(text) => {
             text.query_terms(&mut |term, _| {
                 if term.field() == fields.description {
                     matched_terms.push(term);
                 }
             });
-            matches::collect(&searcher, &index.values, text, &filters(request), &collectors)?
+            matches::collect(&searcher, &index.values, text, &filters(request), &collector)?
         }
-        None => searcher.search(&*with_filters(index, Box::new(AllQuery), request), &collectors)?,
+        None => searcher.search(&*with_filters(index, Box::new(AllQuery), request), &collector)?,
     };
     let mut highlighter = Highlighter::new(&index.index, matched_terms);
-    let mut hits = Vec::with_capacity(top.len());
-    for (score, address) in top {
+    let mut hits = Vec::with_capacity(page.len());
+    for (score, address) in page {
         let document: TantivyDocument = searcher.doc(address)?;
         let text =
             |field| document.get_first(field).and_then(|value| value.as_str()).unwrap_or_default().to_owned();
@@ -175,45 +181,12 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
             rank: rank_components(index, &searcher, address, &text(fields.rank)),
         });
     }
-    let mut counted = facet_counts.into_iter().map(|values| {
+    let mut counted = facets.into_iter().map(|values| {
         values.into_iter().map(|(value, count)| FacetCount { value, count }).collect::<Vec<_>>()
     });
     let mut next = || counted.next().unwrap_or_default();
     let facets = Facets { category: next(), license: next(), publisher: next(), tier: next() };
     Ok(SearchResults { total, hits, facets })
-}
-
-/// The page of results asked for, by the request's sort order.
-fn top_results(
-    index: &SearchIndex,
-    request: &SearchRequest,
-) -> impl Collector<Fruit = Vec<(f64, DocAddress)>> + use<> {
-    let sort = request.sort;
-    let values = Arc::clone(&index.values);
-    TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset.min(MAX_OFFSET)).tweak_score(
-        move |segment: &SegmentReader| {
-            let values = values.of(segment).ok();
-            let fast = segment.fast_fields();
-            let executions = fast.u64("executions").ok();
-            let published = fast.i64("published_at").ok();
-            move |doc: DocId, score: Score| {
-                let (quality, popularity) = values.as_ref().map_or((0.0, 0.0), |values| {
-                    let row = values.rows.row(doc);
-                    (row.quality, row.popularity)
-                });
-                match sort {
-                    Sort::Relevance => f64::from(score).powi(3) * (1.0 + 0.5 * quality) * (1.0 + popularity),
-                    Sort::Rank => quality + popularity / 1000.0,
-                    Sort::Executions => {
-                        executions.as_ref().and_then(|column| column.first(doc)).unwrap_or(0) as f64
-                    }
-                    Sort::Recent => {
-                        published.as_ref().and_then(|column| column.first(doc)).unwrap_or(0) as f64
-                    }
-                }
-            }
-        },
-    )
 }
 
 /// A hit's rank components: quality and popularity from its row, executions from their
@@ -435,6 +408,7 @@ mod tests {
     use super::*;
     use crate::search::documents::SearchDoc;
     use crate::search::index::tests::{committed, doc};
+    use tantivy::collector::Count;
 
     fn kept(query: &str) -> Vec<String> {
         let words: Vec<String> = query.split(' ').map(str::to_owned).collect();
@@ -517,17 +491,31 @@ mod tests {
             let words = tokens(&index.index, WORDS, q);
             let text = text_query(&index, &searcher, q, &words).expect("words");
             for request in &requests {
-                let collectors = (
-                    TopDocs::with_limit(200).order_by_score(),
-                    FacetCounter { values: &index.values },
-                    Count,
-                );
+                let collector = |offset: usize, limit: usize| ResultsCollector {
+                    values: &index.values,
+                    sort: Sort::Relevance,
+                    offset,
+                    limit,
+                };
                 let boolean = with_filters(&index, Box::new(text.clone()), request);
-                let expected = searcher.search(&*boolean, &collectors)?;
+                let expected = searcher.search(&*boolean, &collector(0, 200))?;
                 let collected =
-                    matches::collect(&searcher, &index.values, &text, &filters(request), &collectors)?;
+                    matches::collect(&searcher, &index.values, &text, &filters(request), &collector(0, 200))?;
                 assert_eq!(collected, expected, "{q:?} with {request:?}");
-                compared.push(expected.2);
+                // Without quality or popularity, the relevance order is the text score's.
+                let (by_score, total) =
+                    searcher.search(&*boolean, &(TopDocs::with_limit(200).order_by_score(), Count))?;
+                let addresses =
+                    |page: &[(f64, DocAddress)]| page.iter().map(|(_, address)| *address).collect::<Vec<_>>();
+                assert_eq!(
+                    addresses(&collected.page),
+                    by_score.iter().map(|(_, address)| *address).collect::<Vec<_>>()
+                );
+                assert_eq!(collected.total, total);
+                let paged =
+                    matches::collect(&searcher, &index.values, &text, &filters(request), &collector(3, 5))?;
+                assert_eq!(paged.page, collected.page.iter().skip(3).take(5).copied().collect::<Vec<_>>());
+                compared.push(expected.total);
             }
         }
         let found = compared.iter().filter(|&&total| total > 0).count();
