@@ -20,6 +20,7 @@
 //! overlap, and the collectors find the rows in the cache.
 
 use super::warm::{SegmentValues, WarmValues};
+use std::cell::RefCell;
 use std::sync::Arc;
 use tantivy::postings::BlockSegmentPostings;
 use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
@@ -184,25 +185,44 @@ struct BestTermsScorer {
 /// The documents read from `start` on, up to `WINDOW` of them, each by its offset (slot).
 struct Window {
     start: DocId,
-    /// Per slot: the best score of the word being read.
-    best: Box<[Score; WINDOW]>,
-    /// Per slot: the sum over the words read so far.
-    sums: Box<[Score; WINDOW]>,
+    /// Per slot: the best score of the word being read. `WINDOW` long; all zero between
+    /// windows.
+    best: Box<[Score]>,
+    /// Per slot: the sum over the words read so far. `WINDOW` long; zero where no match
+    /// is pending.
+    sums: Box<[Score]>,
     /// The slots matched and not yet handed out.
     pending: [u64; WINDOW_BLOCKS],
     /// The block of `pending` the cursor is in.
     block: usize,
 }
 
+/// A window's `best` and `sums`.
+type ScoreArrays = (Box<[Score]>, Box<[Score]>);
+
+thread_local! {
+    /// This thread's spare score arrays, all zero, between two scorers, which would
+    /// otherwise allocate and zero 32 KB each.
+    static SPARE_SCORES: RefCell<Option<ScoreArrays>> = const { RefCell::new(None) };
+}
+
+/// The first document past a window starting at `start`; never past `TERMINATED`, where
+/// exhausted postings rest.
+fn horizon(start: DocId) -> DocId {
+    start.saturating_add(WINDOW as DocId).min(TERMINATED)
+}
+
+/// A window's array as the size it has, so that indexing it by slot needs no bounds check.
+/// None only for the arrays of a dropped window.
+fn fixed(scores: &mut [Score]) -> Option<&mut [Score; WINDOW]> {
+    scores.try_into().ok()
+}
+
 impl BestTermsScorer {
     fn new(sources: Vec<Source>, values: Option<Arc<SegmentValues>>) -> Self {
-        let window = Window {
-            start: 0,
-            best: Box::new([0.0; WINDOW]),
-            sums: Box::new([0.0; WINDOW]),
-            pending: [0; WINDOW_BLOCKS],
-            block: WINDOW_BLOCKS,
-        };
+        let zeroed = || vec![0.0; WINDOW].into_boxed_slice();
+        let (best, sums) = SPARE_SCORES.with_borrow_mut(Option::take).unwrap_or_else(|| (zeroed(), zeroed()));
+        let window = Window { start: 0, best, sums, pending: [0; WINDOW_BLOCKS], block: WINDOW_BLOCKS };
         let mut scorer = Self { sources, window, doc: 0, score: 0.0, values };
         scorer.advance();
         scorer
@@ -212,18 +232,18 @@ impl BestTermsScorer {
     /// False when every source is exhausted.
     fn refill(&mut self) -> bool {
         let Some(start) = self.sources.iter().map(Source::doc).min() else { return false };
+        let Window { start: window_start, best, sums, pending, block } = &mut self.window;
+        let (Some(best), Some(sums)) = (fixed(best), fixed(sums)) else { return false };
         if start == TERMINATED {
             return false;
         }
-        let window = &mut self.window;
-        window.start = start;
-        window.block = 0;
-        let horizon = window.horizon();
+        *window_start = start;
+        *block = 0;
+        let horizon = horizon(start);
         let mut word_matches = [0u64; WINDOW_BLOCKS];
         let mut sources = self.sources.iter_mut().peekable();
         while let Some(source) = sources.next() {
             let score = source.score;
-            let best = &mut window.best;
             // A document before the horizon is less than `WINDOW` past the start: the
             // remainders cost nothing and spare the bounds checks.
             source.read_until(horizon, |doc| {
@@ -232,11 +252,11 @@ impl BestTermsScorer {
                 word_matches[slot / 64 % WINDOW_BLOCKS] |= 1 << (slot % 64);
             });
             if sources.peek().is_none_or(|next| next.word != source.word) {
-                window.add_word(&mut word_matches);
+                add_word(&mut word_matches, best, sums, pending);
             }
         }
         if let Some(values) = &self.values {
-            values.rows.read_ahead(start, &window.pending);
+            values.rows.read_ahead(start, pending);
         }
         true
     }
@@ -257,27 +277,33 @@ impl BestTermsScorer {
     }
 }
 
-impl Window {
-    /// Adds the word just read to the sums, and clears its scores.
-    fn add_word(&mut self, word_matches: &mut [u64; WINDOW_BLOCKS]) {
-        for (index, (matches, pending)) in word_matches.iter_mut().zip(&mut self.pending).enumerate() {
-            *pending |= *matches;
-            while *matches != 0 {
-                let slot = (index * 64 + matches.trailing_zeros() as usize) % WINDOW;
-                *matches &= *matches - 1;
-                self.sums[slot] += std::mem::take(&mut self.best[slot]);
-            }
+/// Adds the word just read to the sums, clears its scores, and marks its matches pending.
+fn add_word(
+    word_matches: &mut [u64; WINDOW_BLOCKS],
+    best: &mut [Score; WINDOW],
+    sums: &mut [Score; WINDOW],
+    pending: &mut [u64; WINDOW_BLOCKS],
+) {
+    for (index, (matches, pending)) in word_matches.iter_mut().zip(pending).enumerate() {
+        *pending |= *matches;
+        while *matches != 0 {
+            let slot = (index * 64 + matches.trailing_zeros() as usize) % WINDOW;
+            *matches &= *matches - 1;
+            sums[slot] += std::mem::take(&mut best[slot]);
         }
     }
+}
 
+impl Window {
     /// Hands out every pending document with its sum, clearing both.
     fn drain(&mut self, each: &mut impl FnMut(DocId, Score)) {
+        let Some(sums) = fixed(&mut self.sums) else { return };
         for (block, pending) in self.pending.iter_mut().enumerate().skip(self.block) {
             let mut bits = std::mem::take(pending);
             while bits != 0 {
                 let slot = (block * 64 + bits.trailing_zeros() as usize) % WINDOW;
                 bits &= bits - 1;
-                each(self.start + slot as DocId, std::mem::take(&mut self.sums[slot]));
+                each(self.start + slot as DocId, std::mem::take(&mut sums[slot]));
             }
         }
         self.block = WINDOW_BLOCKS;
@@ -297,10 +323,19 @@ impl Window {
         None
     }
 
-    /// The first document past the window; never past `TERMINATED`, where exhausted
-    /// postings rest.
+    /// The first document past the window.
     fn horizon(&self) -> DocId {
-        self.start.saturating_add(WINDOW as DocId).min(TERMINATED)
+        horizon(self.start)
+    }
+}
+
+/// Hands the arrays back to the thread, zero: `best` is after every word, the sums of
+/// matches not handed out are cleared here.
+impl Drop for Window {
+    fn drop(&mut self) {
+        self.drain(&mut |_, _| {});
+        let arrays = (std::mem::take(&mut self.best), std::mem::take(&mut self.sums));
+        SPARE_SCORES.with_borrow_mut(|spare| *spare = Some(arrays));
     }
 }
 

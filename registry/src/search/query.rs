@@ -189,8 +189,8 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
     Ok(SearchResults { total, hits, facets })
 }
 
-/// A hit's rank components: quality and popularity from its row, executions from their
-/// column, the measured figures from the JSON stored with it.
+/// A hit's rank components: quality and popularity from its row, the measured figures
+/// (and so the executions, as indexed) from the JSON stored with it.
 fn rank_components(
     index: &SearchIndex,
     searcher: &Searcher,
@@ -202,14 +202,9 @@ fn rank_components(
         let row = values.rows.row(address.doc_id);
         (row.quality, row.popularity)
     });
-    let executions =
-        segment.fast_fields().u64("executions").ok().and_then(|column| column.first(address.doc_id));
-    RankComponents {
-        quality,
-        popularity,
-        executions: executions.unwrap_or(0),
-        stats: serde_json::from_str(stats).ok().flatten(),
-    }
+    let stats: Option<CapsuleStats> = serde_json::from_str(stats).ok().flatten();
+    let executions = stats.as_ref().map_or(0, |stats| u64::try_from(stats.executions).unwrap_or(0));
+    RankComponents { quality, popularity, executions, stats }
 }
 
 /// The query's score counts its words: each word scores the best way it matches — 1.3
