@@ -33,6 +33,7 @@ use caravan_core::Database;
 use caravan_core::db::{DbConnection, DbError};
 use chrono::{NaiveDateTime, TimeDelta};
 use index::{IndexError, SearchIndex, Watermarks};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// How far back each catch-up looks again, for replicas whose clocks disagree a little.
@@ -81,15 +82,49 @@ pub fn rebuild(
     Ok(total)
 }
 
-/// Indexes what changed in the database since `marks`; returns the new watermarks.
+/// Where following the database stands: the index's watermarks, and the capsules indexed
+/// at each `updated_at` within [`LOOK_BACK`] of the capsules' watermark. Each catch-up reads
+/// the changes of that look-back again, for replicas whose clocks lag; those already
+/// indexed at the same time are not indexed again.
+#[derive(Debug, Clone, Default)]
+pub struct Following {
+    pub marks: Watermarks,
+    recently_indexed: HashMap<String, NaiveDateTime>,
+}
+
+impl Following {
+    pub fn from(marks: Watermarks) -> Self {
+        Self { marks, recently_indexed: HashMap::new() }
+    }
+
+    /// Drops from `changed` the capsules already indexed at the time they changed.
+    fn drop_indexed(&self, changed: &mut Vec<(String, NaiveDateTime)>) {
+        changed.retain(|(name, at)| self.recently_indexed.get(name) != Some(at));
+    }
+
+    /// Notes the capsules indexed, and forgets those changed before the look-back of the
+    /// new watermark, which no catch-up reads again.
+    fn indexed(&mut self, changed: Vec<(String, NaiveDateTime)>, marks: Watermarks) {
+        self.recently_indexed.extend(changed);
+        if let Some(newest) = marks.capsules {
+            self.recently_indexed.retain(|_, at| *at >= newest - LOOK_BACK);
+        }
+        self.marks = marks;
+    }
+}
+
+/// Indexes what changed in the database since the watermarks of `following`, and moves
+/// them on.
 pub fn catch_up(
     index: &SearchIndex,
     connection: &mut DbConnection,
-    marks: Watermarks,
-) -> Result<Watermarks, SearchError> {
+    following: &mut Following,
+) -> Result<(), SearchError> {
+    let marks = following.marks;
     let mut next = marks;
     let since = marks.capsules.map_or(NaiveDateTime::default(), |at| at - LOOK_BACK);
-    let changed = documents::changed_since(connection, since)?;
+    let mut changed = documents::changed_since(connection, since)?;
+    following.drop_indexed(&mut changed);
     if !changed.is_empty() {
         let names: Vec<String> = changed.iter().map(|(name, _)| name.clone()).collect();
         let found = documents::registry(connection, Some(&names))?;
@@ -109,30 +144,32 @@ pub fn catch_up(
     if next != marks {
         index.set_watermarks(next)?;
     }
-    Ok(next)
+    following.indexed(changed, next);
+    Ok(())
 }
 
 /// Follows the database every `interval` and refreshes ranks every `rank_interval`, until
 /// the runtime stops.
 pub fn spawn_follower(index: SearchIndex, database: Database, interval: Duration, rank_interval: Duration) {
     actix_web::rt::spawn(async move {
-        let mut marks = index.watermarks();
+        let mut following = Following::from(index.watermarks());
         let mut ticks = actix_web::rt::time::interval(interval);
         let mut last_rank = std::time::Instant::now() - rank_interval;
         loop {
             ticks.tick().await;
             let rank_now = last_rank.elapsed() >= rank_interval;
             let follower = index.clone();
+            let mut next = following.clone();
             let caught_up = database
                 .run(move |connection| {
                     if rank_now {
                         ranking::refresh(connection, caravan_core::db::now())?;
                     }
-                    catch_up(&follower, connection, marks)
+                    catch_up(&follower, connection, &mut next).map(|()| next)
                 })
                 .await;
             match caught_up {
-                Ok(next) => marks = next,
+                Ok(next) => following = next,
                 Err(error) => {
                     tracing::warn!(error = %error, "the search index could not follow the database")
                 }
@@ -142,4 +179,37 @@ pub fn spawn_follower(index: SearchIndex, database: Database, interval: Duration
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Following, LOOK_BACK, Watermarks};
+    use chrono::{NaiveDateTime, TimeDelta};
+
+    #[test]
+    fn a_change_is_indexed_once_however_often_its_look_back_is_read_again() {
+        let at = |seconds: i64| NaiveDateTime::default() + TimeDelta::seconds(1_000 + seconds);
+        let marks = |seconds: i64| Watermarks { capsules: Some(at(seconds)), catalog: None };
+        let mut following = Following::default();
+        let first = vec![("acme/echo".to_owned(), at(0)), ("acme/lag".to_owned(), at(-3))];
+        following.indexed(first.clone(), marks(0));
+
+        let mut again = first.clone();
+        following.drop_indexed(&mut again);
+        assert!(again.is_empty(), "read again within the look-back: {again:?}");
+
+        // Changed again, and a change from a replica whose clock lags.
+        let mut later = vec![("acme/echo".to_owned(), at(2)), ("acme/late".to_owned(), at(-1))];
+        following.drop_indexed(&mut later);
+        assert_eq!(later.len(), 2, "new times are indexed");
+        following.indexed(later, marks(2));
+
+        // Past the look-back of the new watermark, a change is forgotten: no catch-up reads it.
+        let beyond = (LOOK_BACK + TimeDelta::seconds(1)).num_seconds();
+        following.indexed(Vec::new(), marks(beyond));
+        let mut old = vec![("acme/lag".to_owned(), at(-3))];
+        following.drop_indexed(&mut old);
+        assert_eq!(old.len(), 1, "forgotten once out of the look-back");
+        assert_eq!(following.marks, marks(beyond));
+    }
 }
