@@ -330,9 +330,14 @@ impl Window {
 }
 
 /// Hands the arrays back to the thread, zero: `best` is after every word, the sums of
-/// matches not handed out are cleared here.
+/// matches not handed out are cleared here. A window dropped by a panic (mid-word, or
+/// mid-way through a block of matches) may hold scores nothing clears: its arrays are
+/// freed instead.
 impl Drop for Window {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
         self.drain(&mut |_, _| {});
         let arrays = (std::mem::take(&mut self.best), std::mem::take(&mut self.sums));
         SPARE_SCORES.with_borrow_mut(|spare| *spare = Some(arrays));

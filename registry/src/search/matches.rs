@@ -22,7 +22,7 @@ pub struct Filters<'a> {
     /// The statuses left out.
     pub hidden: Hidden,
     /// Per entry of [`FACETS`], the value a match must have, if any.
-    pub values: [Option<&'a str>; FACETS.len()],
+    pub required: [Option<&'a str>; FACETS.len()],
 }
 
 /// Collects the matches of `text` that pass `filters`, as `Searcher::search` would collect
@@ -63,7 +63,7 @@ pub fn collect<C: Collector>(
 /// `rows`; None if a value is in none of its documents.
 fn required_ords(rows: &Rows, filters: &Filters<'_>) -> Option<Vec<(usize, u32)>> {
     let mut required = Vec::new();
-    for (facet, value) in filters.values.iter().enumerate() {
+    for (facet, value) in filters.required.iter().enumerate() {
         if let Some(value) = value {
             required.push((facet, rows.ord_of(facet, value)?));
         }

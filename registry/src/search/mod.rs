@@ -85,7 +85,9 @@ pub fn rebuild(
 /// Where following the database stands: the index's watermarks, and the capsules indexed
 /// at each `updated_at` within [`LOOK_BACK`] of the capsules' watermark. Each catch-up reads
 /// the changes of that look-back again, for replicas whose clocks lag; those already
-/// indexed at the same time are not indexed again.
+/// indexed at the same time are not indexed again. Every change moves `updated_at` (in
+/// microseconds), so only two changes of one capsule in the same microsecond would be
+/// indexed as one.
 #[derive(Debug, Clone, Default)]
 pub struct Following {
     pub marks: Watermarks,
@@ -93,7 +95,7 @@ pub struct Following {
 }
 
 impl Following {
-    pub fn from(marks: Watermarks) -> Self {
+    pub fn starting_at(marks: Watermarks) -> Self {
         Self { marks, recently_indexed: HashMap::new() }
     }
 
@@ -152,7 +154,7 @@ pub fn catch_up(
 /// the runtime stops.
 pub fn spawn_follower(index: SearchIndex, database: Database, interval: Duration, rank_interval: Duration) {
     actix_web::rt::spawn(async move {
-        let mut following = Following::from(index.watermarks());
+        let mut following = Following::starting_at(index.watermarks());
         let mut ticks = actix_web::rt::time::interval(interval);
         let mut last_rank = std::time::Instant::now() - rank_interval;
         loop {

@@ -24,7 +24,9 @@ use super::statuses::{Hidden, Hideable};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
 use utoipa::ToSchema;
@@ -136,7 +138,7 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
     if has_text && words.is_empty() {
         return Ok(SearchResults { total: 0, hits: Vec::new(), facets: Facets::default() });
     }
-    let text = text_query(index, &searcher, &request.q, &words);
+    let words_query = text_query(index, &searcher, &request.q, &words);
 
     let collector = ResultsCollector {
         values: &index.values,
@@ -145,14 +147,14 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
         limit: request.limit,
     };
     let mut matched_terms = Vec::new();
-    let Collected { total, page, facets } = match &text {
-        Some(text) => {
-            text.query_terms(&mut |term, _| {
+    let Collected { total, page, facets } = match &words_query {
+        Some(words_query) => {
+            words_query.query_terms(&mut |term, _| {
                 if term.field() == fields.description {
                     matched_terms.push(term);
                 }
             });
-            matches::collect(&searcher, &index.values, text, &filters(request), &collector)?
+            matches::collect(&searcher, &index.values, words_query, &filters(request), &collector)?
         }
         None => searcher.search(&*with_filters(index, Box::new(AllQuery), request), &collector)?,
     };
@@ -190,19 +192,20 @@ pub fn search(index: &SearchIndex, request: &SearchRequest) -> tantivy::Result<S
 }
 
 /// A hit's rank components: quality and popularity from its row, the measured figures
-/// (and so the executions, as indexed) from the JSON stored with it.
+/// from the JSON stored with it, and so the executions as they were indexed (0 without
+/// figures, as in the `executions` column).
 fn rank_components(
     index: &SearchIndex,
     searcher: &Searcher,
     address: DocAddress,
-    stats: &str,
+    stats_json: &str,
 ) -> RankComponents {
     let segment = searcher.segment_reader(address.segment_ord);
     let (quality, popularity) = index.values.of(segment).map_or((0.0, 0.0), |values| {
         let row = values.rows.row(address.doc_id);
         (row.quality, row.popularity)
     });
-    let stats: Option<CapsuleStats> = serde_json::from_str(stats).ok().flatten();
+    let stats: Option<CapsuleStats> = serde_json::from_str(stats_json).ok().flatten();
     let executions = stats.as_ref().map_or(0, |stats| u64::try_from(stats.executions).unwrap_or(0));
     RankComponents { quality, popularity, executions, stats }
 }
@@ -303,41 +306,40 @@ pub fn typo_distance(word: &str) -> u8 {
     }
 }
 
-/// The request's filters and hidden statuses, for a text search (`matches`).
-fn filters(request: &SearchRequest) -> Filters<'_> {
-    let value = |field: &str| match field {
+/// The value each entry of [`FACETS`] must have, if the request filters on it: the one
+/// table both the text search and the boolean query read.
+fn filter_values(request: &SearchRequest) -> [Option<&str>; FACETS.len()] {
+    FACETS.map(|facet| match facet.field {
         "category" => request.category.as_deref(),
         "license" => request.license.as_deref(),
         "publisher" => request.publisher.as_deref(),
         "tier" => request.tier.as_deref(),
         _ => None,
-    };
+    })
+}
+
+/// The request's filters and hidden statuses, for a text search (`matches`).
+fn filters(request: &SearchRequest) -> Filters<'_> {
     let hidden = [
         Some(Hideable::Revoked),
         (!request.include_yanked).then_some(Hideable::Yanked),
         (!request.include_deprecated).then_some(Hideable::Deprecated),
     ];
-    Filters {
-        hidden: Hidden::of(hidden.into_iter().flatten()),
-        values: FACETS.map(|facet| value(facet.field)),
-    }
+    Filters { hidden: Hidden::of(hidden.into_iter().flatten()), required: filter_values(request) }
 }
 
 /// The request's filters and hidden statuses around `text`, as one boolean query.
 fn with_filters(index: &SearchIndex, text: Box<dyn Query>, request: &SearchRequest) -> Box<dyn Query> {
     let fields = index.fields;
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text)];
-    for (field, value) in [
-        (fields.category, &request.category),
-        (fields.license, &request.license),
-        (fields.publisher, &request.publisher),
-        (fields.tier, &request.tier),
-    ] {
-        if let Some(value) = value {
-            // A filter only selects: it adds nothing to the score.
-            let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
-        }
+    let schema = index.index.schema();
+    for (facet, value) in FACETS.iter().zip(filter_values(request)) {
+        let Some(value) = value else { continue };
+        // On a field the schema lacks, a filter matches nothing, as in a text search.
+        let Ok(field) = schema.get_field(facet.field) else { return Box::new(EmptyQuery) };
+        // A filter only selects: it adds nothing to the score.
+        let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
+        clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
     }
     let status = |value: &str| -> Box<dyn Query> {
         Box::new(TermQuery::new(Term::from_field_text(fields.status, value), IndexRecordOption::Basic))

@@ -89,7 +89,7 @@ impl SortKey {
 impl ResultsCollector<'_> {
     /// How many of the best results each segment keeps: the offset and the page.
     fn kept(&self) -> usize {
-        self.offset + self.limit.max(1)
+        self.offset.saturating_add(self.limit.max(1))
     }
 }
 
