@@ -318,14 +318,21 @@ fn filter_values(request: &SearchRequest) -> [Option<&str>; FACETS.len()] {
     })
 }
 
-/// The request's filters and hidden statuses, for a text search (`matches`).
-fn filters(request: &SearchRequest) -> Filters<'_> {
-    let hidden = [
+/// The statuses the request leaves out: revoked always, yanked and deprecated unless it
+/// includes them. Both the text search and the boolean query read it.
+fn hidden_statuses(request: &SearchRequest) -> impl Iterator<Item = Hideable> {
+    [
         Some(Hideable::Revoked),
         (!request.include_yanked).then_some(Hideable::Yanked),
         (!request.include_deprecated).then_some(Hideable::Deprecated),
-    ];
-    Filters { hidden: Hidden::of(hidden.into_iter().flatten()), required: filter_values(request) }
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The request's filters and hidden statuses, for a text search (`matches`).
+fn filters(request: &SearchRequest) -> Filters<'_> {
+    Filters { hidden: Hidden::of(hidden_statuses(request)), required: filter_values(request) }
 }
 
 /// The request's filters and hidden statuses around `text`, as one boolean query.
@@ -341,15 +348,9 @@ fn with_filters(index: &SearchIndex, text: Box<dyn Query>, request: &SearchReque
         let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
         clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
     }
-    let status = |value: &str| -> Box<dyn Query> {
-        Box::new(TermQuery::new(Term::from_field_text(fields.status, value), IndexRecordOption::Basic))
-    };
-    clauses.push((Occur::MustNot, status("revoked")));
-    if !request.include_yanked {
-        clauses.push((Occur::MustNot, status("yanked")));
-    }
-    if !request.include_deprecated {
-        clauses.push((Occur::MustNot, status("deprecated")));
+    for status in hidden_statuses(request) {
+        let term = Term::from_field_text(fields.status, status.value());
+        clauses.push((Occur::MustNot, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
     }
     Box::new(BooleanQuery::new(clauses))
 }

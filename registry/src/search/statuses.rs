@@ -16,7 +16,8 @@ pub enum Hideable {
 impl Hideable {
     const ALL: [Hideable; 3] = [Hideable::Deprecated, Hideable::Yanked, Hideable::Revoked];
 
-    fn value(self) -> &'static str {
+    /// Its value in the `status` field.
+    pub fn value(self) -> &'static str {
         match self {
             Hideable::Deprecated => "deprecated",
             Hideable::Yanked => "yanked",
